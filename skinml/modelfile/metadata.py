@@ -1,0 +1,218 @@
+"""Frozen dataclasses for everything a model file must carry to be used correctly.
+
+Meaning travels with the model (timm's ``pretrained_cfg`` idea): classes, which
+are malignant, preprocessing, calibration, operating thresholds and how they
+were chosen, metrics with confidence intervals, and provenance. The same
+document serves image classifiers (task ``image_classification``) and tabular
+risk models (task ``tabular_risk``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from skinml.errors import ModelFileError
+
+METADATA_KEY = "skinml"
+SCHEMA_VERSION = "1.0"
+SUPPORTED_SCHEMA_VERSIONS = ("1.0",)
+TASKS = ("image_classification", "tabular_risk")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How to turn an image file into the network input (mirrors the training transform).
+
+    ``resize``: ``"resize_shorter_center_crop"`` (resize the shorter side to
+    ``input_size / crop_pct`` then centre-crop) or ``"resize"`` (squash to
+    ``input_size`` without keeping the aspect ratio).
+    """
+
+    input_size: tuple[int, int]  # (height, width)
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    resize: str = "resize"
+    crop_pct: float = 1.0
+    interpolation: str = "bilinear"
+    colour_mode: str = "RGB"
+    layout: str = "NCHW"
+    scale: float = 1.0 / 255.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Post-hoc calibration applied to logits (or scores) before reporting probabilities."""
+
+    method: str = "temperature"  # temperature | platt | isotonic | none
+    temperature: float = 1.0
+    fitted_on: str = "validation"
+    ece_before: float | None = None
+    ece_after: float | None = None
+    applied_in_graph: bool = False  # True when the ONNX output already includes it
+
+
+@dataclass(frozen=True)
+class OperatingThreshold:
+    """A decision threshold and the rule that chose it (on validation, never test)."""
+
+    name: str  # e.g. "malignant"
+    threshold: float
+    rule: str  # e.g. "sensitivity >= 0.95 on validation"
+    chosen_on: str = "validation"
+    validation_sensitivity: float | None = None
+    validation_specificity: float | None = None
+
+
+@dataclass(frozen=True)
+class MetricWithCI:
+    """A metric with its 95% bootstrap interval and what it was measured on."""
+
+    value: float
+    ci_low: float | None = None
+    ci_high: float | None = None
+    split: str = "test"
+    n: int | None = None
+    n_bootstrap: int | None = None
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where the model came from: enough to reproduce or audit it."""
+
+    skinml_version: str
+    created_utc: str
+    git_commit: str | None = None
+    data_fingerprint: str | None = None
+    dataset: str | None = None
+    mlflow_run_id: str | None = None
+    training_config: dict[str, Any] = field(default_factory=dict)
+    package_versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """The one JSON document every skinml ONNX file carries under ``metadata_props['skinml']``.
+
+    Attributes:
+        task: ``image_classification`` or ``tabular_risk``.
+        classes: output order of the probability vector.
+        malignant: the subset of ``classes`` that counts as malignant (images) or
+            the positive class (risk models).
+        inputs / outputs: graph tensor names mapped to a description, so nobody
+            has to guess what ``output_0`` means.
+        extra: task-specific fields (e.g. feature names for tabular models, OOD
+            score threshold, CAM tensor names, quantization report).
+    """
+
+    task: str
+    classes: tuple[str, ...]
+    malignant: tuple[str, ...]
+    provenance: Provenance
+    inputs: dict[str, str]
+    outputs: dict[str, str]
+    preprocessing: Preprocessing | None = None
+    calibration: Calibration = field(default_factory=Calibration)
+    thresholds: tuple[OperatingThreshold, ...] = ()
+    metrics: dict[str, MetricWithCI] = field(default_factory=dict)
+    intended_use: str = ""
+    limitations: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    schema_version: str = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ModelFileError(f"unknown task {self.task!r}", expected=f"one of {TASKS}")
+        unknown = set(self.malignant) - set(self.classes)
+        if unknown:
+            raise ModelFileError(
+                f"malignant classes {sorted(unknown)} are not among the classes {self.classes}",
+                fix="name malignant classes exactly as in the class list",
+            )
+        if self.task == "image_classification" and self.preprocessing is None:
+            raise ModelFileError(
+                "an image model needs its preprocessing (input size, mean, std, resize policy)"
+            )
+
+    def threshold(self, name: str) -> OperatingThreshold | None:
+        """The operating threshold called ``name``, if the model has one."""
+        return next((t for t in self.thresholds if t.name == name), None)
+
+    def to_json(self) -> str:
+        """Serialise to the JSON string stored in the model file."""
+        return json.dumps(asdict(self), indent=None, sort_keys=True, default=_json_default)
+
+    @classmethod
+    def from_json(cls, text: str, *, source: str = "model file") -> ModelMetadata:
+        """Parse and validate the stored JSON document.
+
+        Raises:
+            ModelFileError: for malformed JSON, an unsupported schema version or
+                missing fields, naming what is missing.
+        """
+        try:
+            doc = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ModelFileError(f"skinml metadata is not valid JSON: {exc}", file=source) from exc
+        version = doc.get("schema_version")
+        if version not in SUPPORTED_SCHEMA_VERSIONS:
+            raise ModelFileError(
+                f"unsupported skinml metadata schema version {version!r}",
+                file=source,
+                expected=f"one of {SUPPORTED_SCHEMA_VERSIONS}",
+                fix="upgrade skinml, or re-export the model with this skinml version",
+            )
+        missing = [f.name for f in fields(cls) if f.name not in doc and _required(f)]
+        if missing:
+            raise ModelFileError(
+                f"skinml metadata lacks required fields {missing}",
+                file=source,
+                fix="re-export the model with skinml-export",
+            )
+        try:
+            return cls(
+                task=doc["task"],
+                classes=tuple(doc["classes"]),
+                malignant=tuple(doc["malignant"]),
+                provenance=Provenance(**doc["provenance"]),
+                inputs=dict(doc["inputs"]),
+                outputs=dict(doc["outputs"]),
+                preprocessing=_preprocessing(doc.get("preprocessing")),
+                calibration=Calibration(**doc.get("calibration", {})),
+                thresholds=tuple(OperatingThreshold(**t) for t in doc.get("thresholds", [])),
+                metrics={k: MetricWithCI(**v) for k, v in doc.get("metrics", {}).items()},
+                intended_use=doc.get("intended_use", ""),
+                limitations=doc.get("limitations", ""),
+                extra=dict(doc.get("extra", {})),
+                schema_version=version,
+            )
+        except TypeError as exc:
+            raise ModelFileError(
+                f"skinml metadata has unexpected fields: {exc}", file=source
+            ) from exc
+
+
+def _required(f: Any) -> bool:
+    from dataclasses import MISSING
+
+    return f.default is MISSING and f.default_factory is MISSING
+
+
+def _preprocessing(d: dict[str, Any] | None) -> Preprocessing | None:
+    if d is None:
+        return None
+    d = dict(d)
+    for key in ("input_size", "mean", "std"):
+        d[key] = tuple(d[key])
+    return Preprocessing(**d)
+
+
+def _json_default(obj: Any) -> Any:
+    # numpy scalars end up here when metrics come straight from sklearn
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, set | frozenset):
+        return sorted(obj)
+    raise TypeError(f"cannot serialise {type(obj).__name__} into model metadata")

@@ -1,0 +1,1 @@
+"""Training of image classifiers: loop, checkpoints, resume, DDP and the model bundle."""

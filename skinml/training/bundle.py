@@ -1,0 +1,97 @@
+"""The trained-model bundle: what ``skinml-train`` hands to ``skinml-export``.
+
+One ``torch.save`` file holding the architecture (timm name + kwargs), the
+weights, the metadata document as far as training knows it (classes,
+preprocessing, calibration, thresholds, metrics, provenance) and the path of
+the split manifest, so that export can verify on real validation images and
+calibrate quantization on training images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+from skinml.errors import ModelFileError
+from skinml.modelfile.metadata import ModelMetadata
+
+BUNDLE_FILE = "model_bundle.pt"
+BUNDLE_FORMAT = 1
+
+
+@dataclass
+class ModelBundle:
+    """A trained classifier and everything needed to export and use it.
+
+    Attributes:
+        architecture: timm model name.
+        model_kwargs: keyword arguments for ``skinml.models.create_classifier``
+            (``num_classes``, ``drop_rate``...; never ``pretrained``).
+        state_dict: the weights (on CPU).
+        metadata: the model-file document; ``inputs``/``outputs`` are filled by export.
+        split_manifest: CSV of the manifest with the ``split`` column used in training
+            (image paths relative to the CSV).
+    """
+
+    architecture: str
+    model_kwargs: dict[str, Any]
+    state_dict: dict[str, Any]
+    metadata: ModelMetadata
+    split_manifest: str
+
+    def build_model(self):
+        """Instantiate the network and load the weights (eval mode)."""
+        from skinml.models.factory import create_classifier
+
+        model = create_classifier(self.architecture, pretrained=False, **self.model_kwargs)
+        model.load_state_dict(self.state_dict)
+        return model.eval()
+
+    def save(self, path: str | PathLike[str]) -> Path:
+        import torch
+
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {
+                "format": BUNDLE_FORMAT,
+                "architecture": self.architecture,
+                "model_kwargs": self.model_kwargs,
+                "state_dict": self.state_dict,
+                "metadata_json": self.metadata.to_json(),
+                "split_manifest": self.split_manifest,
+            },
+            path,
+        )
+        return path
+
+    @classmethod
+    def load(cls, path: str | PathLike[str]) -> ModelBundle:
+        """Load a bundle file (or the bundle inside a run directory)."""
+        import torch
+
+        path = Path(path)
+        if path.is_dir():
+            path = path / BUNDLE_FILE
+        if not path.is_file():
+            raise ModelFileError(
+                "no model bundle found",
+                file=path,
+                fix=f"pass the run directory of skinml-train (it contains {BUNDLE_FILE})",
+            )
+        raw = torch.load(path, map_location="cpu", weights_only=False)
+        if not isinstance(raw, dict) or raw.get("format") != BUNDLE_FORMAT:
+            raise ModelFileError(
+                "not a skinml model bundle (or an unsupported bundle format)",
+                file=path,
+                expected=f"a file written by skinml-train, format {BUNDLE_FORMAT}",
+            )
+        return cls(
+            architecture=raw["architecture"],
+            model_kwargs=dict(raw["model_kwargs"]),
+            state_dict=raw["state_dict"],
+            metadata=ModelMetadata.from_json(raw["metadata_json"], source=str(path)),
+            split_manifest=raw["split_manifest"],
+        )
