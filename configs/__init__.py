@@ -1,0 +1,1 @@
+"""Hydra configuration groups for skinml-train and skinml-risk (installed as ``skinml.configs``)."""

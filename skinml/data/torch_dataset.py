@@ -1,0 +1,125 @@
+"""A torch ``Dataset`` over a manifest, with images decoded once and cached.
+
+Each image is decoded, oriented, converted to RGB and resized to the model
+input *once* (HAM10000 at 64 px is ~120 MB), so epochs cost only augmentation
+and the GPU/CPU forward pass. All unreadable images are reported together
+before training starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+
+from skinml.data.manifest import Manifest
+from skinml.errors import ConfigError, ImageReadError, ManyErrors
+from skinml.imaging.preprocess import normalize, resize_for_model
+from skinml.imaging.read import read_image
+from skinml.modelfile.metadata import Preprocessing
+
+
+def encode_labels(labels: Sequence[str], class_to_index: Mapping[str, int], *, source: str) -> np.ndarray:
+    """Map label strings to indices; unknown labels stop with the class and a fix."""
+    unknown = sorted(set(labels) - set(class_to_index))
+    if unknown:
+        raise ConfigError(
+            f"labels {unknown} occur in the data but are not in the configured classes "
+            f"{list(class_to_index)}",
+            file=source,
+            column="label",
+            fix="add them to data.classes, map them to a known class, or filter those rows",
+        )
+    return np.array([class_to_index[x] for x in labels], dtype=np.int64)
+
+
+def load_resized_images(
+    manifest: Manifest, prep: Preprocessing, *, threads: int = 4, progress: bool = True
+) -> np.ndarray:
+    """Decode and resize every image of a manifest into one uint8 array (N, H, W, 3).
+
+    Raises:
+        ManyErrors: listing every image that could not be read (not just the first).
+    """
+    from tqdm.auto import tqdm
+
+    paths = manifest.paths()
+    height, width = prep.input_size
+    out = np.empty((len(paths), height, width, 3), dtype=np.uint8)
+    errors: list[ImageReadError] = []
+
+    def work(i: int) -> ImageReadError | None:
+        try:
+            out[i] = np.asarray(resize_for_model(read_image(paths[i]), prep))
+        except ImageReadError as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        results = pool.map(work, range(len(paths)))
+        for res in tqdm(results, total=len(paths), desc=f"decoding {manifest.name}",
+                        unit="img", disable=not progress, leave=False):
+            if res is not None:
+                errors.append(res)
+    if errors:
+        raise ManyErrors(
+            f"{len(errors)} of {len(paths)} images of {manifest.name!r} cannot be read",
+            errors,
+            fix="repair or remove these files (skinml-data verify lists them), then rerun",
+        )
+    return out
+
+
+class ManifestImageDataset:
+    """``(image tensor CHW float32, label index)`` pairs from cached, resized images.
+
+    Args:
+        images: uint8 array (N, H, W, 3) from :func:`load_resized_images`.
+        targets: label indices (N,).
+        prep: the model's preprocessing (mean/std for normalisation).
+        augment: an albumentations ``Compose`` applied to uint8 images, or None.
+    """
+
+    def __init__(self, images: np.ndarray, targets: np.ndarray, prep: Preprocessing,
+                 augment: Any | None = None) -> None:
+        if len(images) != len(targets):
+            raise ValueError("images and targets differ in length")
+        self.images = images
+        self.targets = np.asarray(targets, dtype=np.int64)
+        self.prep = prep
+        self.augment = augment
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def reseed(self, seed: int) -> None:
+        """Reseed the augmentation RNG (per epoch and per worker) for exact replays."""
+        if self.augment is not None:
+            self.augment.set_random_seed(seed)
+
+    def __getitem__(self, index: int):
+        import torch
+
+        img = self.images[index]
+        if self.augment is not None:
+            img = self.augment(image=img)["image"]
+        return torch.from_numpy(normalize(img, self.prep)), int(self.targets[index])
+
+
+def worker_init(worker_id: int) -> None:
+    """Give each DataLoader worker its own augmentation seed derived from torch's."""
+    import torch
+
+    info = torch.utils.data.get_worker_info()
+    if info is not None and hasattr(info.dataset, "reseed"):
+        info.dataset.reseed((torch.initial_seed() + worker_id) % 2**31)
+
+
+def class_weights(targets: np.ndarray, n_classes: int, power: float = 1.0) -> np.ndarray:
+    """Inverse-frequency class weights ``(N / (K * count)) ** power`` (power 0.5 = sqrt)."""
+    counts = np.bincount(targets, minlength=n_classes).astype(np.float64)
+    counts[counts == 0] = np.inf
+    w = (len(targets) / (n_classes * counts)) ** power
+    return w / w[np.isfinite(w)].mean()

@@ -1,0 +1,111 @@
+"""From a data config to split, validated, cached datasets ready for the trainer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skinml.data.manifest import Manifest
+from skinml.errors import ConfigError
+
+
+@dataclass
+class PreparedData:
+    """The split manifest and what training needs to know about it."""
+
+    manifest: Manifest
+    classes: list[str]
+    malignant: list[str]
+    fingerprint: str
+    split_manifest_path: Path
+
+
+def as_manifest(obj: Any) -> Manifest:
+    """Accept a Manifest, or a loader result carrying one (``.manifest``)."""
+    if isinstance(obj, Manifest):
+        return obj
+    inner = getattr(obj, "manifest", None)
+    if isinstance(inner, Manifest):
+        return inner
+    raise ConfigError(
+        f"data.source returned {type(obj).__name__}, not a Manifest",
+        column="data.source._target_",
+        fix="point data.source at a loader that returns skinml.data.manifest.Manifest",
+    )
+
+
+def check_classes(manifest: Manifest, classes: list[str] | None, malignant: list[str]) -> list[str]:
+    """Validate configured classes against the data; returns the class order to use."""
+    present = manifest.classes
+    if not classes:
+        classes = present
+    unknown = sorted(set(present) - set(classes))
+    if unknown:
+        raise ConfigError(
+            f"the data has classes {unknown} that data.classes={list(classes)} does not list",
+            file=manifest.name,
+            column="label",
+            fix="add them to data.classes (the model's output order) or filter the manifest",
+        )
+    missing = sorted(set(classes) - set(present))
+    if missing:
+        raise ConfigError(
+            f"data.classes lists {missing}, which never occur in the data",
+            column="data.classes",
+            fix="remove them, or check that the right dataset is configured",
+        )
+    bad_malignant = sorted(set(malignant) - set(classes))
+    if bad_malignant:
+        raise ConfigError(
+            f"data.malignant names {bad_malignant}, which are not classes {list(classes)}",
+            column="data.malignant",
+        )
+    return list(classes)
+
+
+def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path) -> PreparedData:
+    """Load the dataset, check classes, assign leakage-free splits, write the split manifest."""
+    from hydra.utils import instantiate
+
+    from skinml.data.fingerprint import dataset_fingerprint
+    from skinml.data.manifest import write_manifest
+    from skinml.data.splits import assign_splits
+
+    manifest = as_manifest(instantiate(data_cfg.source))
+    classes = check_classes(manifest, list(data_cfg.classes or []), list(data_cfg.malignant))
+    split = data_cfg.split
+    manifest = assign_splits(
+        manifest,
+        strategy=split.strategy,
+        val_fraction=split.val_fraction,
+        test_fraction=split.test_fraction,
+        seed=seed,
+    )
+    for name in ("train", "val", "test"):
+        if (manifest.frame["split"] == name).sum() == 0:
+            raise ConfigError(
+                f"the {name!r} split is empty", column="data.split",
+                fix="use a larger dataset or larger val/test fractions",
+            )
+    path = write_manifest(manifest, Path(run_dir) / "split_manifest.csv")
+    return PreparedData(
+        manifest=manifest,
+        classes=classes,
+        malignant=list(data_cfg.malignant),
+        fingerprint=dataset_fingerprint(manifest),
+        split_manifest_path=path,
+    )
+
+
+def split_targets(manifest: Manifest, classes: list[str]) -> dict[str, np.ndarray]:
+    """Label indices per split."""
+    from skinml.data.torch_dataset import encode_labels
+
+    index = {c: i for i, c in enumerate(classes)}
+    return {
+        s: encode_labels(manifest.split(s).frame["label"].tolist(), index, source=manifest.name)
+        for s in ("train", "val", "test")
+    }

@@ -1,0 +1,309 @@
+"""The training loop: class balance, AMP/channels_last on CUDA, DDP, early stopping,
+a checkpoint every epoch and exact resume.
+
+Exact resume works because everything random in an epoch (sample order,
+augmentation, dropout) is derived from ``(seed, epoch)`` and the model,
+optimizer, scheduler and early-stopping state are restored from the
+end-of-epoch checkpoint: an interrupted epoch is simply replayed.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skinml.training.checkpoint import load_checkpoint, save_checkpoint
+from skinml.training.distributed import DistEnv, EpochSampler, all_reduce_mean, broadcast_object
+from skinml.training.seeding import epoch_seed
+
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+@dataclass
+class FitResult:
+    """What training produced: the best epoch's weights and the per-epoch history."""
+
+    best_epoch: int
+    best_score: float
+    best_state_dict: dict[str, Any]
+    history: list[dict[str, float]] = field(default_factory=list)
+    stopped_early: bool = False
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when available, else ``cpu``."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return device
+
+
+class Trainer:
+    """Fits a classifier; configured from ``configs/trainer/*.yaml``.
+
+    Args:
+        max_epochs: upper bound on epochs.
+        batch_size / eval_batch_size: per-process batch sizes.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        amp: mixed precision on CUDA (bf16 where supported, else fp16 + GradScaler).
+        channels_last: NHWC memory format on CUDA (faster convolutions on tensor cores).
+        early_stopping_patience: epochs without improvement of ``monitor`` before stopping.
+        monitor: validation metric to maximise (``val_balanced_accuracy`` by default,
+            because plain accuracy rewards predicting the majority class).
+        grad_clip_norm: clip the gradient norm (None = off).
+        num_workers: DataLoader workers (0 = in process; deterministic on CPU).
+        tta: average flip views at evaluation.
+        progress: show tqdm bars.
+        threads: torch CPU threads (None = torch default).
+        max_steps_per_epoch: cap for quick tests.
+    """
+
+    def __init__(
+        self,
+        max_epochs: int = 10,
+        batch_size: int = 64,
+        eval_batch_size: int = 256,
+        device: str = "auto",
+        amp: bool = True,
+        channels_last: bool = True,
+        early_stopping_patience: int = 5,
+        monitor: str = "val_balanced_accuracy",
+        grad_clip_norm: float | None = None,
+        num_workers: int = 0,
+        tta: bool = False,
+        progress: bool = True,
+        threads: int | None = None,
+        max_steps_per_epoch: int | None = None,
+        keep_every_epoch: bool = False,
+    ) -> None:
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self.device = resolve_device(device)
+        self.amp = amp
+        self.channels_last = channels_last
+        self.early_stopping_patience = early_stopping_patience
+        self.monitor = monitor
+        self.grad_clip_norm = grad_clip_norm
+        self.num_workers = num_workers
+        self.tta = tta
+        self.progress = progress
+        self.threads = threads
+        self.max_steps_per_epoch = max_steps_per_epoch
+        self.keep_every_epoch = keep_every_epoch
+
+    # -- helpers ---------------------------------------------------------------------------
+    @property
+    def _cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def _autocast(self):
+        import contextlib
+
+        import torch
+
+        if self._cuda and self.amp:
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+            return torch.autocast(device_type="cuda", dtype=dtype)
+        return contextlib.nullcontext()
+
+    def _to_device(self, x):
+        import torch
+
+        x = x.to(self.device, non_blocking=True)
+        if self._cuda and self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        return x
+
+    def steps_per_epoch(self, n_train: int, env: DistEnv) -> int:
+        steps = math.ceil(math.ceil(n_train / env.world_size) / self.batch_size)
+        return min(steps, self.max_steps_per_epoch) if self.max_steps_per_epoch else steps
+
+    # -- evaluation ------------------------------------------------------------------------
+    def predict_logits(self, model, dataset, *, tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Logits and targets for a dataset, in order (flip-TTA averages logits)."""
+        import torch
+        from torch.utils.data import DataLoader
+        from tqdm.auto import tqdm
+
+        from skinml.data.transforms import tta_views
+
+        use_tta = self.tta if tta is None else tta
+        loader = DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False,
+                            num_workers=self.num_workers, pin_memory=self._cuda)
+        model.eval()
+        outs, targets = [], []
+        with torch.inference_mode():
+            for x, y in tqdm(loader, desc="predicting", leave=False, disable=not self.progress):
+                x = self._to_device(x)
+                with self._autocast():
+                    views = tta_views(x) if use_tta else [x]
+                    logits = torch.stack([model(v).float() for v in views]).mean(0)
+                outs.append(logits.cpu().numpy())
+                targets.append(y.numpy())
+        return np.concatenate(outs), np.concatenate(targets)
+
+    # -- training --------------------------------------------------------------------------
+    def fit(
+        self,
+        model,
+        train_dataset,
+        val_dataset,
+        *,
+        optimizer_factory: Callable[..., Any],
+        scheduler_factory: Callable[..., Any] | None,
+        checkpoint_dir: str | Path,
+        seed: int,
+        loss_weights: np.ndarray | None = None,
+        sample_weights: np.ndarray | None = None,
+        resume_from: str | Path | None = None,
+        env: DistEnv | None = None,
+        validate: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None,
+        on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
+        extra_state: dict[str, Any] | None = None,
+    ) -> FitResult:
+        """Train with early stopping on the validation ``monitor``; returns the best weights.
+
+        Args:
+            optimizer_factory: ``params -> optimizer`` (Hydra ``_partial_``).
+            scheduler_factory: ``(optimizer, total_steps) -> scheduler`` stepped per batch.
+            validate: ``(logits, targets) -> metrics`` with keys like ``val_balanced_accuracy``.
+            resume_from: a checkpoint written by this method.
+            extra_state: stored in every checkpoint (e.g. the MLflow run id).
+        """
+        import torch
+        from torch.utils.data import DataLoader
+        from tqdm.auto import tqdm
+
+        env = env or DistEnv()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        checkpoint_dir = Path(checkpoint_dir)
+        model = model.to(self.device)
+        if self._cuda and self.channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        net = model
+        if env.is_distributed:
+            from torch.nn.parallel import DistributedDataParallel as DDP
+
+            net = DDP(model, device_ids=[env.local_rank] if self._cuda else None)
+        optimizer = optimizer_factory(params=model.parameters())
+        steps = self.steps_per_epoch(len(train_dataset), env)
+        scheduler = (scheduler_factory(optimizer=optimizer, total_steps=steps * self.max_epochs)
+                     if scheduler_factory is not None else None)
+        use_scaler = self._cuda and self.amp and not torch.cuda.is_bf16_supported()
+        scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
+        weight = None if loss_weights is None else torch.as_tensor(loss_weights, dtype=torch.float32)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weight.to(self.device) if weight is not None else None)
+        sampler = EpochSampler(len(train_dataset), weights=sample_weights, seed=seed,
+                               rank=env.rank, world_size=env.world_size)
+
+        start_epoch, history, best = 0, [], {"score": -math.inf, "epoch": -1, "stale": 0}
+        best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+        if resume_from is not None:
+            ckpt = load_checkpoint(resume_from)
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+            if scheduler is not None and ckpt.get("scheduler") is not None:
+                scheduler.load_state_dict(ckpt["scheduler"])
+            scaler.load_state_dict(ckpt["scaler"])
+            start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+            best_path = checkpoint_dir / BEST
+            if best_path.exists():
+                best_state = load_checkpoint(best_path)["model"]
+        stopped_early = False
+        for epoch in range(start_epoch, self.max_epochs):
+            if best["stale"] >= self.early_stopping_patience:
+                stopped_early = True
+                break
+            t0 = time.perf_counter()
+            es = epoch_seed(seed, epoch)
+            torch.manual_seed(es + env.rank)
+            sampler.set_epoch(epoch)
+            if hasattr(train_dataset, "reseed"):
+                train_dataset.reseed(es + 7 * env.rank)
+            loader = DataLoader(train_dataset, batch_size=self.batch_size, sampler=sampler,
+                                num_workers=self.num_workers, pin_memory=self._cuda, drop_last=False,
+                                generator=torch.Generator().manual_seed(es + env.rank),
+                                worker_init_fn=_worker_init if self.num_workers else None)
+            net.train()
+            total_loss, seen = 0.0, 0
+            bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{self.max_epochs}",
+                       leave=False, disable=not (self.progress and env.is_main))
+            for step, (x, y) in enumerate(bar):
+                if step >= steps:
+                    break
+                x, y = self._to_device(x), y.to(self.device)
+                optimizer.zero_grad(set_to_none=True)
+                with self._autocast():
+                    loss = loss_fn(net(x).float(), y)
+                scaler.scale(loss).backward()
+                if self.grad_clip_norm:
+                    scaler.unscale_(optimizer)
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.grad_clip_norm)
+                scaler.step(optimizer)
+                scaler.update()
+                if scheduler is not None:
+                    scheduler.step()
+                total_loss += float(loss.item()) * len(y)
+                seen += len(y)
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}")
+            train_time = time.perf_counter() - t0
+            metrics = {
+                "train_loss": all_reduce_mean(total_loss / max(seen, 1), env),
+                "train_images_per_s": seen * env.world_size / max(train_time, 1e-9),
+                "lr": float(optimizer.param_groups[0]["lr"]),
+            }
+            if env.is_main:
+                logits, targets = self.predict_logits(model, val_dataset, tta=False)
+                metrics["val_loss"] = float(torch.nn.functional.cross_entropy(
+                    torch.from_numpy(logits), torch.from_numpy(targets)).item())
+                if validate is not None:
+                    metrics.update(validate(logits, targets))
+                metrics["epoch_time_s"] = time.perf_counter() - t0
+            metrics = broadcast_object(metrics, env)
+            score = float(metrics.get(self.monitor, -metrics.get("val_loss", math.inf)))
+            if score > best["score"]:
+                best = {"score": score, "epoch": epoch, "stale": 0}
+                best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+                if env.is_main:
+                    save_checkpoint({"model": best_state, "epoch": epoch}, checkpoint_dir / BEST)
+            else:
+                best = {**best, "stale": best["stale"] + 1}
+            history.append({"epoch": epoch, **metrics})
+            if env.is_main:
+                state = {
+                    "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                    "scaler": scaler.state_dict(),
+                    "epoch": epoch,
+                    "history": history,
+                    "best": best,
+                    "extra": extra_state or {},
+                }
+                save_checkpoint(state, checkpoint_dir / LAST)
+                if self.keep_every_epoch:
+                    save_checkpoint(state, checkpoint_dir / f"epoch_{epoch:03d}.pt")
+                if on_epoch_end is not None:
+                    on_epoch_end(epoch, metrics)
+        else:
+            stopped_early = False
+        if best["stale"] >= self.early_stopping_patience and len(history) < self.max_epochs:
+            stopped_early = True
+        return FitResult(best_epoch=best["epoch"], best_score=best["score"],
+                         best_state_dict=best_state, history=history, stopped_early=stopped_early)
+
+
+def _worker_init(worker_id: int) -> None:
+    from skinml.data.torch_dataset import worker_init
+
+    worker_init(worker_id)
