@@ -189,27 +189,18 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
 
 
 def _log_dataset_card(trk: Any, data: Any, run_dir: Path) -> None:
-    """Counts per split x class, written as the run's dataset card."""
-    import pandas as pd
+    """The data card of exactly what this run trained on (split counts, fingerprint, licence)."""
+    from skinml.data.card import DatasetInfo, build_card
+    from skinml.data.registry import get_dataset_info, list_datasets
 
-    counts = pd.crosstab(data.manifest.frame["label"], data.manifest.frame["split"])
-    lines = [
-        f"# Dataset: {data.manifest.name}",
-        "",
-        f"- fingerprint (SHA-256 of manifest + file checksums): `{data.fingerprint}`",
-        f"- classes (model output order): {', '.join(data.classes)}",
-        f"- malignant: {', '.join(data.malignant) or 'none'}",
-        f"- images: {len(data.manifest)}",
-        "",
-        counts.to_markdown() if hasattr(counts, "to_markdown") else counts.to_string(),
-    ]
+    name = data.manifest.name
+    info = (get_dataset_info(name) if name in list_datasets()
+            else DatasetInfo(name=name, title=name, malignant=tuple(data.malignant)))
+    card = build_card(data.manifest, info, fingerprint=data.fingerprint)
     path = run_dir / "dataset_card.md"
-    try:
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    except ImportError:  # to_markdown needs tabulate
-        lines[-1] = counts.to_string()
-        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    path.write_text(card.to_markdown(), encoding="utf-8")
     trk.log_artifact(path, "data")
+    trk.log_dict(card.to_dict(), "data/dataset_card.json")
 
 
 def _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: Path) -> dict:
@@ -352,8 +343,11 @@ def _export(bundle: ModelBundle, cfg, run_dir: Path, trk) -> Path:
 
     result = export_bundle(bundle, run_dir / "model.onnx", quantize=cfg.export.quantize,
                            max_accuracy_loss=cfg.export.max_accuracy_loss)
-    for path in result.files():
-        trk.log_artifact(path, "export")
+    written = (result.onnx_path, result.sidecar_path, result.card_path, result.int8_path,
+               result.int8_sidecar_path, result.int8_card_path)
+    for path in written:
+        if path is not None:
+            trk.log_artifact(path, "export")
     return Path(result.onnx_path)
 
 

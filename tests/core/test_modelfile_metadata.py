@@ -1,0 +1,66 @@
+"""The model-file metadata document: round trip, validation, refusals."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from skinml.errors import ModelFileError
+from skinml.modelfile.metadata import (
+    Calibration,
+    MetricWithCI,
+    ModelMetadata,
+    OperatingThreshold,
+    Preprocessing,
+    Provenance,
+)
+
+
+def _meta(**overrides) -> ModelMetadata:
+    kw = dict(
+        task="image_classification",
+        classes=("mel", "nv"),
+        malignant=("mel",),
+        provenance=Provenance(skinml_version="0.1.0", created_utc="2026-11-23T00:00:00+00:00"),
+        inputs={"image": "float32 N×3×64×64, normalised"},
+        outputs={"probabilities": "calibrated class probabilities"},
+        preprocessing=Preprocessing(input_size=(64, 64), mean=(0.5, 0.5, 0.5), std=(0.2, 0.2, 0.2)),
+        calibration=Calibration(temperature=1.7),
+        thresholds=(OperatingThreshold("malignant", 0.31, "sensitivity >= 0.95 on validation"),),
+        metrics={"test_accuracy": MetricWithCI(0.8, 0.75, 0.85, n=200)},
+    )
+    kw.update(overrides)
+    return ModelMetadata(**kw)
+
+
+def test_round_trip_is_exact():
+    meta = _meta()
+    again = ModelMetadata.from_json(meta.to_json())
+    assert again == meta
+    assert again.threshold("malignant").threshold == pytest.approx(0.31)
+    assert again.preprocessing.input_size == (64, 64)
+
+
+def test_unsupported_schema_version_is_refused():
+    doc = json.loads(_meta().to_json())
+    doc["schema_version"] = "9.9"
+    with pytest.raises(ModelFileError, match="unsupported .* schema version '9.9'"):
+        ModelMetadata.from_json(json.dumps(doc))
+
+
+def test_missing_fields_are_named():
+    doc = json.loads(_meta().to_json())
+    del doc["classes"]
+    with pytest.raises(ModelFileError, match="classes"):
+        ModelMetadata.from_json(json.dumps(doc))
+
+
+def test_malignant_must_be_a_class():
+    with pytest.raises(ModelFileError, match="not among the classes"):
+        _meta(malignant=("bcc",))
+
+
+def test_image_model_needs_preprocessing():
+    with pytest.raises(ModelFileError, match="preprocessing"):
+        _meta(preprocessing=None)

@@ -1,0 +1,148 @@
+"""skinml-train end to end with the real Hydra config, shrunk: what comes out is checked."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from skinml.errors import ConfigError, ManyErrors  # noqa: E402
+
+
+
+def _run(cfg, run_dir):
+    from skinml.training.pipeline import run
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run(cfg, run_dir)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, lesion_dataset_factory):
+    from hydra import compose, initialize_config_module
+
+    tmp = tmp_path_factory.mktemp("train")
+    manifest = lesion_dataset_factory(tmp / "data", n_per_class=32)
+    overrides = [
+        "data=manifest", f"data.source.path={manifest}", "data.classes=[mel,nv]",
+        "data.malignant=[mel]", "data.image_size=32", "data.split.val_fraction=0.25",
+        "data.split.test_fraction=0.25", "model=small_cnn", "trainer.max_epochs=4",
+        "trainer.batch_size=16", "trainer.progress=false", "trainer.threads=1",
+        "evaluation.n_bootstrap=50", "evaluation.gradcam_images=2", "evaluation.subgroup_min_n=5",
+        f"tracking.tracking_uri=sqlite:///{tmp}/mlflow.db", f"output_root={tmp}/outputs",
+    ]
+    with initialize_config_module(config_module="skinml.configs", version_base="1.3"):
+        cfg = compose(config_name="train", overrides=overrides)
+    return _run(cfg, tmp / "run"), tmp
+
+
+def test_run_writes_metrics_with_intervals(trained):
+    outcome, _ = trained
+    metrics = json.loads((outcome.run_dir / "metrics.json").read_text())
+    for name in ("test_accuracy", "test_balanced_accuracy", "test_macro_auc",
+                 "test_malignant_sensitivity", "test_malignant_specificity", "test_ece"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+        assert metrics[f"{name}_ci_low"] <= metrics[name] <= metrics[f"{name}_ci_high"], name
+    # The generated lesions are easy: a working pipeline must beat chance clearly.
+    assert metrics["test_macro_auc"] > 0.8
+    assert metrics["temperature"] > 0
+    assert 0.0 <= metrics["malignant_threshold"] <= 1.0
+
+
+def test_run_artifacts_on_disk(trained):
+    outcome, _ = trained
+    d = outcome.run_dir
+    for name in ("resolved_config.yaml", "split_manifest.csv", "dataset_card.md",
+                 "evaluation.json", "subgroups_test.csv", "confusion_matrix_test.csv",
+                 "model_bundle.pt", "checkpoints/last.pt", "checkpoints/best.pt",
+                 "plots/confusion_matrix_test.png", "plots/roc_test.png",
+                 "plots/reliability_test.png", "plots/gradcam_test.png"):
+        assert (d / name).is_file(), name
+    import pandas as pd
+
+    split = pd.read_csv(d / "split_manifest.csv")
+    assert set(split["split"]) == {"train", "val", "test"}
+    by_patient = split.groupby("patient_id")["split"].nunique()
+    assert (by_patient == 1).all()  # no patient in two splits
+
+
+def test_bundle_carries_meaning(trained):
+    from skinml.training.bundle import ModelBundle
+
+    outcome, _ = trained
+    bundle = ModelBundle.load(outcome.run_dir)
+    meta = bundle.metadata
+    assert meta.classes == ("mel", "nv") and meta.malignant == ("mel",)
+    assert meta.preprocessing.input_size == (32, 32)
+    assert meta.calibration.fitted_on == "validation"
+    assert meta.threshold("malignant").chosen_on == "validation"
+    import pandas as pd
+
+    n_test = int((pd.read_csv(outcome.run_dir / "split_manifest.csv")["split"] == "test").sum())
+    assert meta.metrics["test_accuracy"].n == n_test and meta.metrics["test_accuracy"].split == "test"
+    assert meta.provenance.data_fingerprint and len(meta.provenance.data_fingerprint) == 64
+    model = bundle.build_model()
+    import torch
+
+    with torch.no_grad():
+        out = model(torch.zeros(2, 3, 32, 32))
+    assert out.shape == (2, 2)
+
+
+def test_mlflow_run_has_params_metrics_and_artifacts(trained):
+    import mlflow
+
+    outcome, tmp = trained
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlflow.db")
+    run = client.get_run(outcome.mlflow_run_id)
+    assert run.data.params["model.name"] == "resnet10t"
+    assert run.data.params["data.image_size"] == "32"
+    assert "test_accuracy" in run.data.metrics and "val_balanced_accuracy" in run.data.metrics
+    from skinml.training.bundle import ModelBundle
+
+    fingerprint = ModelBundle.load(outcome.run_dir).metadata.provenance.data_fingerprint
+    assert run.data.tags["data_fingerprint"] == fingerprint
+    assert run.data.tags["git_commit"]
+    assert len(client.get_metric_history(run.info.run_id, "train_loss")) >= 2  # per epoch
+    arts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"plots", "config", "data", "bundle", "evaluation", "provenance.json"} <= arts
+
+
+def test_unknown_backbone_stops_before_training(lesion_manifest, tmp_path, train_config):
+    cfg = train_config(lesion_manifest, tmp_path, "model.name=resnet_999")
+    with pytest.raises(ConfigError, match="resnet_999"):
+        _run(cfg, tmp_path / "run")
+
+
+def test_unknown_class_in_data_is_named(lesion_manifest, tmp_path, train_config):
+    cfg = train_config(lesion_manifest, tmp_path, "data.classes=[nv,bcc]")
+    with pytest.raises(ConfigError, match="mel"):
+        _run(cfg, tmp_path / "run")
+
+
+def test_missing_images_are_all_listed(lesion_manifest, tmp_path, train_config):
+    (lesion_manifest.parent / "images" / "mel_000.png").unlink()
+    (lesion_manifest.parent / "images" / "nv_005.png").unlink()
+    cfg = train_config(lesion_manifest, tmp_path)
+    with pytest.raises(ManyErrors) as info:
+        _run(cfg, tmp_path / "run")
+    assert "mel_000.png" in str(info.value) and "nv_005.png" in str(info.value)
+
+
+def test_config_typo_is_refused_with_the_key(lesion_manifest, tmp_path, train_config):
+    from hydra.errors import ConfigCompositionException
+
+    with pytest.raises(ConfigCompositionException, match="max_epoch"):
+        train_config(lesion_manifest, tmp_path, "trainer.max_epoch=3")
+
+
+def test_seed_makes_runs_repeatable(lesion_manifest, tmp_path, train_config):
+    ov = ["trainer.max_epochs=1", "evaluation.gradcam_images=0", "export.enabled=false",
+          "tracking.log_model=false"]
+    a = _run(train_config(lesion_manifest, tmp_path / "a", *ov), tmp_path / "a" / "run")
+    b = _run(train_config(lesion_manifest, tmp_path / "b", *ov), tmp_path / "b" / "run")
+    assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
+    assert np.isclose(a.metrics["temperature"], b.metrics["temperature"])
