@@ -21,7 +21,9 @@ def shared_dataset(name: str) -> Path:
     """Path to ``../shared/data/<name>``, or skip the test saying what is missing."""
     path = SHARED_DATA / name
     if not path.exists():
-        pytest.skip(f"real data {path} is absent (set SKINML_SHARED_DATA to the shared/data folder)")
+        pytest.skip(
+            f"real data {path} is absent (set SKINML_SHARED_DATA to the shared/data folder)"
+        )
     return path
 
 

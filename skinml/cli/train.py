@@ -56,16 +56,19 @@ def _print_summary(outcome) -> None:
         f"  test accuracy          {ci('test_accuracy')}  (95% bootstrap CI)",
         f"  test balanced accuracy {ci('test_balanced_accuracy')}",
         f"  test macro AUC         {ci('test_macro_auc')}",
-        f"  test malignant sens.   {ci('test_malignant_sensitivity')} at the validation-chosen threshold",
-        f"  ECE before/after temperature scaling: {m.get('test_ece_before_calibration', float('nan')):.3f}"
-        f" / {m.get('test_ece_after_calibration', float('nan')):.3f}",
+        f"  test malignant sens.   {ci('test_malignant_sensitivity')}"
+        " (at the threshold chosen on validation)",
+        "  ECE before/after temperature scaling: "
+        f"{m.get('test_ece_before_calibration', float('nan')):.3f} / "
+        f"{m.get('test_ece_after_calibration', float('nan')):.3f}",
         "",
         f"  run directory : {outcome.run_dir}",
         f"  plots         : {outcome.plots_dir}",
         f"  model bundle  : {outcome.bundle_path}",
     ]
     if outcome.onnx_path is not None:
-        lines.append(f"  ONNX model    : {outcome.onnx_path}  (run it: skinml-predict {outcome.onnx_path} IMAGES -o predictions.csv)")
+        lines.append(f"  ONNX model    : {outcome.onnx_path}")
+        lines.append(f"  predict with  : skinml-predict {outcome.onnx_path} IMAGES -o out.csv")
     lines += [
         f"  MLflow run    : {outcome.mlflow_run_id} in {outcome.tracking_uri}",
         f"  browse runs   : mlflow ui --backend-store-uri {outcome.tracking_uri}",

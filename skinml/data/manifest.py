@@ -94,15 +94,25 @@ def validate_manifest(frame: pd.DataFrame, *, source: str = "manifest") -> pd.Da
     dup = df["image"].duplicated(keep=False) & df["image"].notna()
     for i in df.index[dup]:
         problems.append(
-            DataError(f"image {df.at[i, 'image']!r} listed more than once", file=source,
-                      row=_row(i), column="image", fix="list every image once")
+            DataError(
+                f"image {df.at[i, 'image']!r} listed more than once",
+                file=source,
+                row=_row(i),
+                column="image",
+                fix="list every image once",
+            )
         )
     if "split" in df.columns:
         bad = df["split"].notna() & ~df["split"].isin(SPLITS)
         for i in df.index[bad]:
             problems.append(
-                DataError(f"unknown split {df.at[i, 'split']!r}", file=source, row=_row(i),
-                          column="split", expected=f"one of {SPLITS} or empty")
+                DataError(
+                    f"unknown split {df.at[i, 'split']!r}",
+                    file=source,
+                    row=_row(i),
+                    column="split",
+                    expected=f"one of {SPLITS} or empty",
+                )
             )
     if problems:
         raise ManyErrors(f"manifest {source!r} breaks the manifest contract", problems)
@@ -135,11 +145,23 @@ def read_manifest(path: str | PathLike[str], *, name: str | None = None) -> Mani
     if not path.is_file():
         raise DataError("manifest file does not exist", file=path, fix="check the path")
     try:
-        frame = pd.read_csv(path, dtype={"image": str, "label": str, "patient_id": str,
-                                         "lesion_id": str, "site": str, "device": str})
+        frame = pd.read_csv(
+            path,
+            dtype={
+                "image": str,
+                "label": str,
+                "patient_id": str,
+                "lesion_id": str,
+                "site": str,
+                "device": str,
+            },
+        )
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise DataError(f"cannot parse CSV: {exc}", file=path,
-                        expected="a UTF-8 comma-separated file with a header row") from exc
+        raise DataError(
+            f"cannot parse CSV: {exc}",
+            file=path,
+            expected="a UTF-8 comma-separated file with a header row",
+        ) from exc
     return Manifest(validate_manifest(frame, source=str(path)), path.parent, name or path.stem)
 
 

@@ -21,7 +21,9 @@ from skinml.imaging.read import read_image
 from skinml.modelfile.metadata import Preprocessing
 
 
-def encode_labels(labels: Sequence[str], class_to_index: Mapping[str, int], *, source: str) -> np.ndarray:
+def encode_labels(
+    labels: Sequence[str], class_to_index: Mapping[str, int], *, source: str
+) -> np.ndarray:
     """Map label strings to indices; unknown labels stop with the class and a fix."""
     unknown = sorted(set(labels) - set(class_to_index))
     if unknown:
@@ -59,8 +61,14 @@ def load_resized_images(
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         results = pool.map(work, range(len(paths)))
-        for res in tqdm(results, total=len(paths), desc=f"decoding {manifest.name}",
-                        unit="img", disable=not progress, leave=False):
+        for res in tqdm(
+            results,
+            total=len(paths),
+            desc=f"decoding {manifest.name}",
+            unit="img",
+            disable=not progress,
+            leave=False,
+        ):
             if res is not None:
                 errors.append(res)
     if errors:
@@ -82,8 +90,13 @@ class ManifestImageDataset:
         augment: an albumentations ``Compose`` applied to uint8 images, or None.
     """
 
-    def __init__(self, images: np.ndarray, targets: np.ndarray, prep: Preprocessing,
-                 augment: Any | None = None) -> None:
+    def __init__(
+        self,
+        images: np.ndarray,
+        targets: np.ndarray,
+        prep: Preprocessing,
+        augment: Any | None = None,
+    ) -> None:
         if len(images) != len(targets):
             raise ValueError("images and targets differ in length")
         self.images = images

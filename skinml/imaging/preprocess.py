@@ -33,7 +33,7 @@ def resize_for_model(img: Image.Image, prep: Preprocessing) -> Image.Image:
     if prep.resize == "resize":
         return img.resize((width, height), resample)
     if prep.resize == "resize_shorter_center_crop":
-        scale_to = int(round(max(height, width) / prep.crop_pct))
+        scale_to = round(max(height, width) / prep.crop_pct)
         w0, h0 = img.size
         factor = scale_to / min(w0, h0)
         new_w, new_h = max(width, round(w0 * factor)), max(height, round(h0 * factor))

@@ -102,8 +102,10 @@ class VerificationReport:
     def summary(self) -> str:
         if self.ok:
             return f"all {self.checked} files verified"
-        lines = [f"{self.checked} files checked: {len(self.missing)} missing, "
-                 f"{len(self.changed)} changed"]
+        lines = [
+            f"{self.checked} files checked: {len(self.missing)} missing, "
+            f"{len(self.changed)} changed"
+        ]
         lines += [f"  missing: {m}" for m in self.missing]
         lines += [f"  changed: {c}" for c in self.changed]
         return "\n".join(lines)

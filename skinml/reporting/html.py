@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 _CSS = """
-body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;margin:2em auto;
-padding:0 1em;color:#1d2733;line-height:1.45}
-h1{font-size:1.7em;margin-bottom:.2em}h2{border-bottom:2px solid #e3e8ee;padding-bottom:.2em;margin-top:1.8em}
+body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
+margin:2em auto;padding:0 1em;color:#1d2733;line-height:1.45}
+h1{font-size:1.7em;margin-bottom:.2em}
+h2{border-bottom:2px solid #e3e8ee;padding-bottom:.2em;margin-top:1.8em}
 .sub{color:#5b6b7c;margin-top:0}
 table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
 th,td{border:1px solid #d6dde5;padding:.3em .6em;text-align:left}th{background:#f3f6f9}
@@ -25,7 +26,8 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}
 .verdict{background:#f3f8ff;border-left:5px solid #2f6fdb;padding:.8em 1.2em;margin:1em 0}
 .good{border-left-color:#2e9d5b;background:#f1faf4}.warn{border-left-color:#d9822b;background:#fdf6ee}
 .bad{border-left-color:#c0392b;background:#fdf1f0}
-.grid{display:flex;flex-wrap:wrap;gap:12px}.card{border:1px solid #d6dde5;border-radius:6px;padding:8px;
+.grid{display:flex;flex-wrap:wrap;gap:12px}
+.card{border:1px solid #d6dde5;border-radius:6px;padding:8px;
 width:230px;font-size:.88em}.card img{width:100%;border-radius:4px}
 img.plot{max-width:100%}.small{font-size:.85em;color:#5b6b7c}
 """
@@ -81,7 +83,10 @@ class HtmlReport:
     def table(self, frame: Any, *, float_format: str = "{:.3f}", index: bool = False) -> HtmlReport:
         """A pandas DataFrame as an escaped HTML table (numbers right-aligned)."""
         cols = list(frame.columns)
-        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in ([frame.index.name or ""] if index else []) + cols)
+        head = "".join(
+            f"<th>{html.escape(str(c))}</th>"
+            for c in ([frame.index.name or ""] if index else []) + cols
+        )
         rows = []
         for idx, rec in frame.iterrows():
             cells = [f"<td>{html.escape(str(idx))}</td>"] if index else []
@@ -94,13 +99,17 @@ class HtmlReport:
                 else:
                     cells.append(f"<td>{html.escape(str(v))}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
-        self._parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>")
+        self._parts.append(
+            f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        )
         return self
 
     def figure(self, fig: Any, *, caption: str = "") -> HtmlReport:
         uri = figure_to_data_uri(fig)
         cap = f'<div class="small">{html.escape(caption)}</div>' if caption else ""
-        self._parts.append(f'<div><img class="plot" src="{uri}" alt="{html.escape(caption)}">{cap}</div>')
+        self._parts.append(
+            f'<div><img class="plot" src="{uri}" alt="{html.escape(caption)}">{cap}</div>'
+        )
         return self
 
     def image_cards(self, cards: list[tuple[Any, str]]) -> HtmlReport:
@@ -108,7 +117,9 @@ class HtmlReport:
         out = []
         for image, caption in cards:
             uri = image_to_data_uri(image)
-            out.append(f'<div class="card"><img src="{uri}" alt=""><div>{html.escape(caption)}</div></div>')
+            out.append(
+                f'<div class="card"><img src="{uri}" alt=""><div>{html.escape(caption)}</div></div>'
+            )
         self._parts.append(f'<div class="grid">{"".join(out)}</div>')
         return self
 

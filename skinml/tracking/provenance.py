@@ -13,8 +13,20 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 TRACKED_PACKAGES = (
-    "skinml", "torch", "torchvision", "timm", "albumentations", "numpy", "scikit-learn",
-    "lightgbm", "onnx", "onnxruntime", "mlflow", "hydra-core", "pandas", "statsmodels",
+    "skinml",
+    "torch",
+    "torchvision",
+    "timm",
+    "albumentations",
+    "numpy",
+    "scikit-learn",
+    "lightgbm",
+    "onnx",
+    "onnxruntime",
+    "mlflow",
+    "hydra-core",
+    "pandas",
+    "statsmodels",
 )
 
 
@@ -23,12 +35,20 @@ def git_commit(path: str | Path | None = None) -> str | None:
     cwd = Path(path) if path is not None else Path(__file__).resolve().parent
     try:
         sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10,
+            ["git", "rev-parse", "HEAD"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
             check=True,
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-            capture_output=True, text=True, timeout=10, check=True,
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         return None

@@ -87,7 +87,8 @@ def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path) -> PreparedData:
     for name in ("train", "val", "test"):
         if (manifest.frame["split"] == name).sum() == 0:
             raise ConfigError(
-                f"the {name!r} split is empty", column="data.split",
+                f"the {name!r} split is empty",
+                column="data.split",
                 fix="use a larger dataset or larger val/test fractions",
             )
     path = write_manifest(manifest, Path(run_dir) / "split_manifest.csv")

@@ -42,8 +42,11 @@ def init_distributed(device_type: str) -> DistEnv:
         return DistEnv()
     if not dist.is_initialized():
         dist.init_process_group(backend="nccl" if device_type == "cuda" else "gloo")
-    return DistEnv(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                   local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+    return DistEnv(
+        rank=dist.get_rank(),
+        world_size=dist.get_world_size(),
+        local_rank=int(os.environ.get("LOCAL_RANK", "0")),
+    )
 
 
 def shutdown_distributed() -> None:
@@ -91,8 +94,16 @@ class EpochSampler:
     alone so that a resumed run replays the interrupted epoch identically.
     """
 
-    def __init__(self, n: int, *, weights: np.ndarray | None = None, shuffle: bool = True,
-                 seed: int = 0, rank: int = 0, world_size: int = 1) -> None:
+    def __init__(
+        self,
+        n: int,
+        *,
+        weights: np.ndarray | None = None,
+        shuffle: bool = True,
+        seed: int = 0,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         self.n = n
         self.weights = None if weights is None else np.asarray(weights, dtype=np.float64)
         self.shuffle = shuffle

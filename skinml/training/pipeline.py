@@ -69,8 +69,11 @@ def _resume_checkpoint(resume: str | None, run_dir: Path) -> Path | None:
     if not path.is_file():
         if resume == "auto":
             return None  # nothing to resume yet: a fresh start
-        raise ConfigError("resume checkpoint does not exist", file=path,
-                          fix="pass resume=auto with hydra.run.dir=<the interrupted run dir>")
+        raise ConfigError(
+            "resume checkpoint does not exist",
+            file=path,
+            fix="pass resume=auto with hydra.run.dir=<the interrupted run dir>",
+        )
     return path
 
 
@@ -84,11 +87,11 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     from skinml.data.torch_dataset import ManifestImageDataset, class_weights, load_resized_images
     from skinml.data.transforms import build_augmentation
     from skinml.models.factory import preprocessing_for
+    from skinml.tracking.provenance import git_commit, package_versions, utc_now
     from skinml.training.checkpoint import load_checkpoint
     from skinml.training.data_setup import prepare_data, split_targets
     from skinml.training.distributed import barrier, init_distributed, shutdown_distributed
     from skinml.training.seeding import seed_everything
-    from skinml.tracking.provenance import git_commit, package_versions, utc_now
 
     run_dir = Path(run_dir)
     trainer = instantiate(cfg.trainer)
@@ -101,12 +104,19 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
         data = prepare_data(cfg.data, seed=cfg.seed, run_dir=run_dir)
         targets = split_targets(data.manifest, data.classes)
         model = instantiate(cfg.model)(num_classes=len(data.classes))
-        prep = preprocessing_for(model, cfg.data.image_size, resize=cfg.data.resize,
-                                 crop_pct=cfg.data.crop_pct)
+        prep = preprocessing_for(
+            model, cfg.data.image_size, resize=cfg.data.resize, crop_pct=cfg.data.crop_pct
+        )
         threads = int(cfg.data.get("decode_threads", 2))
-        images = {s: load_resized_images(data.manifest.split(s), prep, threads=threads,
-                                         progress=trainer.progress and env.is_main)
-                  for s in ("train", "val", "test")}
+        images = {
+            s: load_resized_images(
+                data.manifest.split(s),
+                prep,
+                threads=threads,
+                progress=trainer.progress and env.is_main,
+            )
+            for s in ("train", "val", "test")
+        }
         augment = build_augmentation(instantiate(cfg.augmentation.transforms), seed=cfg.seed)
         train_ds = ManifestImageDataset(images["train"], targets["train"], prep, augment)
         val_ds = ManifestImageDataset(images["val"], targets["val"], prep)
@@ -129,7 +139,9 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
 
         def fit(on_epoch_end=None, run_id=None):
             return trainer.fit(
-                model, train_ds, val_ds,
+                model,
+                train_ds,
+                val_ds,
                 optimizer_factory=instantiate(cfg.optim),
                 scheduler_factory=scheduler_factory,
                 checkpoint_dir=run_dir / "checkpoints",
@@ -148,24 +160,41 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             barrier(env)
             return RunOutcome(run_dir, run_dir / BUNDLE_FILE, {}, None, None)
 
-        with tracker.start(run_name=cfg.tracking.get("run_name") or run_dir.name,
-                           run_id=previous_run_id) as trk:
+        with tracker.start(
+            run_name=cfg.tracking.get("run_name") or run_dir.name, run_id=previous_run_id
+        ) as trk:
             trk.log_params(resolved)
             record = trk.log_provenance(resolved_yaml)
-            trk.set_tags({"dataset": data.manifest.name, "data_fingerprint": data.fingerprint,
-                          "task": "image_classification"})
+            trk.set_tags(
+                {
+                    "dataset": data.manifest.name,
+                    "data_fingerprint": data.fingerprint,
+                    "task": "image_classification",
+                }
+            )
             trk.log_artifact(data.split_manifest_path, "data")
             _log_dataset_card(trk, data, run_dir)
-            result = fit(on_epoch_end=lambda epoch, m: trk.log_metrics(m, step=epoch),
-                         run_id=trk.run_id)
+            result = fit(
+                on_epoch_end=lambda epoch, m: trk.log_metrics(m, step=epoch), run_id=trk.run_id
+            )
             model.load_state_dict(result.best_state_dict)
             model.to("cpu").eval()
             trainer.device = "cpu" if not trainer.device.startswith("cuda") else trainer.device
-            evaluation = _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg,
-                                           run_dir)
-            bundle = _make_bundle(cfg, model, prep, data, evaluation, record, trk.run_id,
-                                  __version__, git_commit(), package_versions(), utc_now(),
-                                  resolved)
+            evaluation = _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir)
+            bundle = _make_bundle(
+                cfg,
+                model,
+                prep,
+                data,
+                evaluation,
+                record,
+                trk.run_id,
+                __version__,
+                git_commit(),
+                package_versions(),
+                utc_now(),
+                resolved,
+            )
             bundle_path = bundle.save(run_dir / BUNDLE_FILE)
             trk.log_artifact(bundle_path, "bundle")
             if cfg.tracking.get("log_model", True):
@@ -176,12 +205,22 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 onnx_path = _export(bundle, cfg, run_dir, trk)
             if cfg.evaluation.gradcam_images:
                 _log_gradcam(trk, model, test_ds, data, cfg.evaluation.gradcam_images, run_dir)
-            summary = {"best_epoch": result.best_epoch, "stopped_early": result.stopped_early,
-                       **evaluation["flat"]}
+            summary = {
+                "best_epoch": result.best_epoch,
+                "stopped_early": result.stopped_early,
+                **evaluation["flat"],
+            }
             (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
             trk.log_artifact(run_dir / "metrics.json")
-            outcome = RunOutcome(run_dir, bundle_path, evaluation["flat"], trk.run_id,
-                                 trk.tracking_uri, onnx_path, run_dir / "plots")
+            outcome = RunOutcome(
+                run_dir,
+                bundle_path,
+                evaluation["flat"],
+                trk.run_id,
+                trk.tracking_uri,
+                onnx_path,
+                run_dir / "plots",
+            )
         barrier(env)
         return outcome
     finally:
@@ -194,8 +233,11 @@ def _log_dataset_card(trk: Any, data: Any, run_dir: Path) -> None:
     from skinml.data.registry import get_dataset_info, list_datasets
 
     name = data.manifest.name
-    info = (get_dataset_info(name) if name in list_datasets()
-            else DatasetInfo(name=name, title=name, malignant=tuple(data.malignant)))
+    info = (
+        get_dataset_info(name)
+        if name in list_datasets()
+        else DatasetInfo(name=name, title=name, malignant=tuple(data.malignant))
+    )
     card = build_card(data.manifest, info, fingerprint=data.fingerprint)
     path = run_dir / "dataset_card.md"
     path.write_text(card.to_markdown(), encoding="utf-8")
@@ -238,10 +280,26 @@ def _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: 
     groups = test_frame["patient_id"].to_numpy()
     kw = {"n_bootstrap": ev.n_bootstrap, "seed": cfg.seed}
     thr = threshold.threshold_ if threshold is not None else None
-    val_eval = evaluate(y_val, p_val, data.classes, data.malignant, threshold=thr, split="val",
-                        groups=data.manifest.split("val").frame["patient_id"].to_numpy(), **kw)
-    test_eval = evaluate(y_test, p_test, data.classes, data.malignant, threshold=thr,
-                         split="test", groups=groups, **kw)
+    val_eval = evaluate(
+        y_val,
+        p_val,
+        data.classes,
+        data.malignant,
+        threshold=thr,
+        split="val",
+        groups=data.manifest.split("val").frame["patient_id"].to_numpy(),
+        **kw,
+    )
+    test_eval = evaluate(
+        y_test,
+        p_test,
+        data.classes,
+        data.malignant,
+        threshold=thr,
+        split="test",
+        groups=groups,
+        **kw,
+    )
     flat = {**val_eval.flat_metrics("val_"), **test_eval.flat_metrics("test_")}
     flat["temperature"] = float(scaler.temperature_)
     flat["test_ece_before_calibration"] = float(expected_calibration_error(y_test, p_test_raw))
@@ -260,8 +318,17 @@ def _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: 
     if "age" in test_frame.columns:
         test_frame["age_band"] = age_band(test_frame["age"])
     cols = [c for c in ev.subgroup_columns if c in test_frame.columns]
-    subgroups = subgroup_table(y_test, p_test, data.classes, data.malignant, test_frame,
-                               columns=tuple(cols), min_n=ev.subgroup_min_n, threshold=thr, **kw)
+    subgroups = subgroup_table(
+        y_test,
+        p_test,
+        data.classes,
+        data.malignant,
+        test_frame,
+        columns=tuple(cols),
+        min_n=ev.subgroup_min_n,
+        threshold=thr,
+        **kw,
+    )
     subgroups.to_csv(run_dir / "subgroups_test.csv", index=False)
     trk.log_artifact(run_dir / "subgroups_test.csv", "evaluation")
     if len(subgroups):
@@ -270,21 +337,32 @@ def _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: 
         fig.savefig(plots / name, dpi=120, bbox_inches="tight")
         trk.log_figure(fig, f"plots/{name}")
     pd.DataFrame(test_eval.confusion, index=data.classes, columns=data.classes).to_csv(
-        run_dir / "confusion_matrix_test.csv")
+        run_dir / "confusion_matrix_test.csv"
+    )
     test_eval.per_class.to_csv(run_dir / "per_class_test.csv", index=False)
     for name in ("confusion_matrix_test.csv", "per_class_test.csv"):
         trk.log_artifact(run_dir / name, "evaluation")
     (run_dir / "evaluation.json").write_text(
-        json.dumps({"val": val_eval.to_dict(), "test": test_eval.to_dict()}, indent=2,
-                   default=float), encoding="utf-8")
+        json.dumps(
+            {"val": val_eval.to_dict(), "test": test_eval.to_dict()}, indent=2, default=float
+        ),
+        encoding="utf-8",
+    )
     trk.log_artifact(run_dir / "evaluation.json", "evaluation")
-    return {"flat": flat, "val": val_eval, "test": test_eval, "scaler": scaler,
-            "threshold": threshold, "ece_before": flat["test_ece_before_calibration"],
-            "ece_after": flat["test_ece_after_calibration"]}
+    return {
+        "flat": flat,
+        "val": val_eval,
+        "test": test_eval,
+        "scaler": scaler,
+        "threshold": threshold,
+        "ece_before": flat["test_ece_before_calibration"],
+        "ece_after": flat["test_ece_after_calibration"],
+    }
 
 
-def _make_bundle(cfg, model, prep, data, evaluation, record, run_id, version, commit, packages,
-                 created, resolved) -> ModelBundle:
+def _make_bundle(
+    cfg, model, prep, data, evaluation, record, run_id, version, commit, packages, created, resolved
+) -> ModelBundle:
     from skinml.modelfile.metadata import (
         Calibration,
         MetricWithCI,
@@ -297,29 +375,51 @@ def _make_bundle(cfg, model, prep, data, evaluation, record, run_id, version, co
     for split in ("val", "test"):
         for name, ci in evaluation[split].headline.items():
             metrics[f"{split}_{name}"] = MetricWithCI(
-                value=float(ci.value), ci_low=_f(ci.ci_low), ci_high=_f(ci.ci_high), split=split,
-                n=int(ci.n), n_bootstrap=int(ci.n_bootstrap), seed=int(ci.seed))
+                value=float(ci.value),
+                ci_low=_f(ci.ci_low),
+                ci_high=_f(ci.ci_high),
+                split=split,
+                n=int(ci.n),
+                n_bootstrap=int(ci.n_bootstrap),
+                seed=int(ci.seed),
+            )
     thresholds = ()
     picker = evaluation["threshold"]
     if picker is not None:
-        thresholds = (OperatingThreshold(
-            name="malignant", threshold=float(picker.threshold_), rule=picker.rule_,
-            chosen_on="validation", validation_sensitivity=float(picker.sensitivity_),
-            validation_specificity=float(picker.specificity_)),)
+        thresholds = (
+            OperatingThreshold(
+                name="malignant",
+                threshold=float(picker.threshold_),
+                rule=picker.rule_,
+                chosen_on="validation",
+                validation_sensitivity=float(picker.sensitivity_),
+                validation_specificity=float(picker.specificity_),
+            ),
+        )
     meta = ModelMetadata(
         task="image_classification",
         classes=tuple(data.classes),
         malignant=tuple(data.malignant),
         provenance=Provenance(
-            skinml_version=version, created_utc=created, git_commit=commit,
-            data_fingerprint=data.fingerprint, dataset=data.manifest.name,
-            mlflow_run_id=run_id, training_config=resolved, package_versions=packages),
-        inputs={}, outputs={},
+            skinml_version=version,
+            created_utc=created,
+            git_commit=commit,
+            data_fingerprint=data.fingerprint,
+            dataset=data.manifest.name,
+            mlflow_run_id=run_id,
+            training_config=resolved,
+            package_versions=packages,
+        ),
+        inputs={},
+        outputs={},
         preprocessing=prep,
-        calibration=Calibration(method="temperature",
-                                temperature=float(evaluation["scaler"].temperature_),
-                                fitted_on="validation", ece_before=evaluation["ece_before"],
-                                ece_after=evaluation["ece_after"]),
+        calibration=Calibration(
+            method="temperature",
+            temperature=float(evaluation["scaler"].temperature_),
+            fitted_on="validation",
+            ece_before=evaluation["ece_before"],
+            ece_after=evaluation["ece_after"],
+        ),
         thresholds=thresholds,
         metrics=metrics,
         intended_use=str(cfg.export.intended_use),
@@ -341,10 +441,20 @@ def _f(x: float) -> float | None:
 def _export(bundle: ModelBundle, cfg, run_dir: Path, trk) -> Path:
     from skinml.export import export_bundle
 
-    result = export_bundle(bundle, run_dir / "model.onnx", quantize=cfg.export.quantize,
-                           max_accuracy_loss=cfg.export.max_accuracy_loss)
-    written = (result.onnx_path, result.sidecar_path, result.card_path, result.int8_path,
-               result.int8_sidecar_path, result.int8_card_path)
+    result = export_bundle(
+        bundle,
+        run_dir / "model.onnx",
+        quantize=cfg.export.quantize,
+        max_accuracy_loss=cfg.export.max_accuracy_loss,
+    )
+    written = (
+        result.onnx_path,
+        result.sidecar_path,
+        result.card_path,
+        result.int8_path,
+        result.int8_sidecar_path,
+        result.int8_card_path,
+    )
     for path in written:
         if path is not None:
             trk.log_artifact(path, "export")
@@ -369,7 +479,9 @@ def _log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> Non
     with torch.no_grad():
         pred = model(x).argmax(1).tolist()
     overlays = gradcam_overlays(model, x, rgb, targets=pred)
-    captions = [f"true {data.classes[targets[i]]} / pred {data.classes[p]}"
-                for i, p in zip(order, pred, strict=True)]
+    captions = [
+        f"true {data.classes[targets[i]]} / pred {data.classes[p]}"
+        for i, p in zip(order, pred, strict=True)
+    ]
     path = save_overlay_grid(overlays, captions, run_dir / "plots" / "gradcam_test.png")
     trk.log_artifact(path, "plots")

@@ -128,7 +128,9 @@ class Trainer:
         return min(steps, self.max_steps_per_epoch) if self.max_steps_per_epoch else steps
 
     # -- evaluation ------------------------------------------------------------------------
-    def predict_logits(self, model, dataset, *, tta: bool | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def predict_logits(
+        self, model, dataset, *, tta: bool | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Logits and targets for a dataset, in order (flip-TTA averages logits)."""
         import torch
         from torch.utils.data import DataLoader
@@ -137,8 +139,13 @@ class Trainer:
         from skinml.data.transforms import tta_views
 
         use_tta = self.tta if tta is None else tta
-        loader = DataLoader(dataset, batch_size=self.eval_batch_size, shuffle=False,
-                            num_workers=self.num_workers, pin_memory=self._cuda)
+        loader = DataLoader(
+            dataset,
+            batch_size=self.eval_batch_size,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self._cuda,
+        )
         model.eval()
         outs, targets = [], []
         with torch.inference_mode():
@@ -192,19 +199,33 @@ class Trainer:
             model = model.to(memory_format=torch.channels_last)
         net = model
         if env.is_distributed:
-            from torch.nn.parallel import DistributedDataParallel as DDP
+            from torch.nn.parallel import DistributedDataParallel
 
-            net = DDP(model, device_ids=[env.local_rank] if self._cuda else None)
+            net = DistributedDataParallel(
+                model, device_ids=[env.local_rank] if self._cuda else None
+            )
         optimizer = optimizer_factory(params=model.parameters())
         steps = self.steps_per_epoch(len(train_dataset), env)
-        scheduler = (scheduler_factory(optimizer=optimizer, total_steps=steps * self.max_epochs)
-                     if scheduler_factory is not None else None)
+        scheduler = (
+            scheduler_factory(optimizer=optimizer, total_steps=steps * self.max_epochs)
+            if scheduler_factory is not None
+            else None
+        )
         use_scaler = self._cuda and self.amp and not torch.cuda.is_bf16_supported()
         scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-        weight = None if loss_weights is None else torch.as_tensor(loss_weights, dtype=torch.float32)
-        loss_fn = torch.nn.CrossEntropyLoss(weight=weight.to(self.device) if weight is not None else None)
-        sampler = EpochSampler(len(train_dataset), weights=sample_weights, seed=seed,
-                               rank=env.rank, world_size=env.world_size)
+        weight = (
+            None if loss_weights is None else torch.as_tensor(loss_weights, dtype=torch.float32)
+        )
+        loss_fn = torch.nn.CrossEntropyLoss(
+            weight=weight.to(self.device) if weight is not None else None
+        )
+        sampler = EpochSampler(
+            len(train_dataset),
+            weights=sample_weights,
+            seed=seed,
+            rank=env.rank,
+            world_size=env.world_size,
+        )
 
         start_epoch, history, best = 0, [], {"score": -math.inf, "epoch": -1, "stale": 0}
         best_state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
@@ -230,14 +251,25 @@ class Trainer:
             sampler.set_epoch(epoch)
             if hasattr(train_dataset, "reseed"):
                 train_dataset.reseed(es + 7 * env.rank)
-            loader = DataLoader(train_dataset, batch_size=self.batch_size, sampler=sampler,
-                                num_workers=self.num_workers, pin_memory=self._cuda, drop_last=False,
-                                generator=torch.Generator().manual_seed(es + env.rank),
-                                worker_init_fn=_worker_init if self.num_workers else None)
+            loader = DataLoader(
+                train_dataset,
+                batch_size=self.batch_size,
+                sampler=sampler,
+                num_workers=self.num_workers,
+                pin_memory=self._cuda,
+                drop_last=False,
+                generator=torch.Generator().manual_seed(es + env.rank),
+                worker_init_fn=_worker_init if self.num_workers else None,
+            )
             net.train()
             total_loss, seen = 0.0, 0
-            bar = tqdm(loader, total=steps, desc=f"epoch {epoch + 1}/{self.max_epochs}",
-                       leave=False, disable=not (self.progress and env.is_main))
+            bar = tqdm(
+                loader,
+                total=steps,
+                desc=f"epoch {epoch + 1}/{self.max_epochs}",
+                leave=False,
+                disable=not (self.progress and env.is_main),
+            )
             for step, (x, y) in enumerate(bar):
                 if step >= steps:
                     break
@@ -264,8 +296,11 @@ class Trainer:
             }
             if env.is_main:
                 logits, targets = self.predict_logits(model, val_dataset, tta=False)
-                metrics["val_loss"] = float(torch.nn.functional.cross_entropy(
-                    torch.from_numpy(logits), torch.from_numpy(targets)).item())
+                metrics["val_loss"] = float(
+                    torch.nn.functional.cross_entropy(
+                        torch.from_numpy(logits), torch.from_numpy(targets)
+                    ).item()
+                )
                 if validate is not None:
                     metrics.update(validate(logits, targets))
                 metrics["epoch_time_s"] = time.perf_counter() - t0
@@ -299,8 +334,13 @@ class Trainer:
             stopped_early = False
         if best["stale"] >= self.early_stopping_patience and len(history) < self.max_epochs:
             stopped_early = True
-        return FitResult(best_epoch=best["epoch"], best_score=best["score"],
-                         best_state_dict=best_state, history=history, stopped_early=stopped_early)
+        return FitResult(
+            best_epoch=best["epoch"],
+            best_score=best["score"],
+            best_state_dict=best_state,
+            history=history,
+            stopped_early=stopped_early,
+        )
 
 
 def _worker_init(worker_id: int) -> None:

@@ -33,7 +33,9 @@ def test_exif_orientation_is_applied(tmp_path):
 def test_any_mode_becomes_rgb(tmp_path, mode):
     src = _rgb().convert("RGBA") if mode in {"RGBA", "LA"} else _rgb()
     if mode.startswith("I") or mode == "F":
-        arr = (np.arange(40 * 30).reshape(30, 40) * 50).astype(np.uint16 if mode == "I;16" else np.int32)
+        arr = (np.arange(40 * 30).reshape(30, 40) * 50).astype(
+            np.uint16 if mode == "I;16" else np.int32
+        )
         img = Image.fromarray(arr.astype(np.float32)) if mode == "F" else Image.fromarray(arr)
         assert img.mode == mode
         path = tmp_path / "img.tif"
@@ -74,7 +76,7 @@ def test_truncated_jpeg_is_reported(tmp_path):
     data = good.read_bytes()
     bad = tmp_path / "truncated.jpg"
     bad.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ImageReadError, match="truncated|corrupt") as info:
+    with pytest.raises(ImageReadError, match=r"truncated|corrupt") as info:
         read_image(bad)
     assert "truncated.jpg" in str(info.value)
 

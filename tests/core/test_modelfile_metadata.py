@@ -45,7 +45,7 @@ def test_round_trip_is_exact():
 def test_unsupported_schema_version_is_refused():
     doc = json.loads(_meta().to_json())
     doc["schema_version"] = "9.9"
-    with pytest.raises(ModelFileError, match="unsupported .* schema version '9.9'"):
+    with pytest.raises(ModelFileError, match=r"unsupported .* schema version '9\.9'"):
         ModelMetadata.from_json(json.dumps(doc))
 
 

@@ -48,7 +48,9 @@ def test_fleiss_and_krippendorff_agree_on_perfect_and_random(rng):
 
 
 def test_krippendorff_tolerates_missing():
-    ratings = np.array([["a", "b", None, "a"], ["a", "b", "b", None], ["a", None, "b", "a"]], dtype=object)
+    ratings = np.array(
+        [["a", "b", None, "a"], ["a", "b", "b", None], ["a", None, "b", "a"]], dtype=object
+    )
     assert krippendorff_alpha(ratings) == pytest.approx(1.0)
 
 

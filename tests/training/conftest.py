@@ -10,8 +10,9 @@ import pytest
 from PIL import Image
 
 
-def make_lesion_dataset(root: Path, n_per_class: int = 30, size: tuple[int, int] = (48, 40),
-                        seed: int = 0) -> Path:
+def make_lesion_dataset(
+    root: Path, n_per_class: int = 30, size: tuple[int, int] = (48, 40), seed: int = 0
+) -> Path:
     """Write a two-class dermoscopy-like dataset: dark irregular blobs ('mel') vs light round
     blobs ('nv') on skin-coloured noise, with patients, sites and ages. Returns the manifest."""
     rng = np.random.default_rng(seed)
@@ -26,13 +27,23 @@ def make_lesion_dataset(root: Path, n_per_class: int = 30, size: tuple[int, int]
             cx, cy = w / 2 + rng.normal(0, 3), h / 2 + rng.normal(0, 3)
             radius = r * (1 + rough * rng.standard_normal((h, w)))
             inside = (xx - cx) ** 2 + (yy - cy) ** 2 < radius**2
-            skin[inside] = np.array([tone, tone * 0.7, tone * 0.6]) + rng.normal(0, 10, (inside.sum(), 3))
+            skin[inside] = np.array([tone, tone * 0.7, tone * 0.6]) + rng.normal(
+                0, 10, (inside.sum(), 3)
+            )
             name = f"images/{label}_{i:03d}.png"
             Image.fromarray(np.clip(skin, 0, 255).astype(np.uint8)).save(root / name)
-            rows.append({"image": name, "label": label, "patient_id": f"P{i // 2:03d}{label}",
-                         "lesion_id": f"L{i:03d}{label}", "site": f"hospital_{i % 3}",
-                         "device": "dermatoscope", "sex": "female" if i % 2 else "male",
-                         "age": int(rng.integers(20, 80))})
+            rows.append(
+                {
+                    "image": name,
+                    "label": label,
+                    "patient_id": f"P{i // 2:03d}{label}",
+                    "lesion_id": f"L{i:03d}{label}",
+                    "site": f"hospital_{i % 3}",
+                    "device": "dermatoscope",
+                    "sex": "female" if i % 2 else "male",
+                    "age": int(rng.integers(20, 80)),
+                }
+            )
     path = root / "manifest.csv"
     pd.DataFrame(rows).to_csv(path, index=False)
     return path

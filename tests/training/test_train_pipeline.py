@@ -9,8 +9,7 @@ import pytest
 
 pytest.importorskip("torch")
 
-from skinml.errors import ConfigError, ManyErrors  # noqa: E402
-
+from skinml.errors import ConfigError, ManyErrors
 
 
 def _run(cfg, run_dir):
@@ -27,12 +26,23 @@ def trained(tmp_path_factory, lesion_dataset_factory):
     tmp = tmp_path_factory.mktemp("train")
     manifest = lesion_dataset_factory(tmp / "data", n_per_class=32)
     overrides = [
-        "data=manifest", f"data.source.path={manifest}", "data.classes=[mel,nv]",
-        "data.malignant=[mel]", "data.image_size=32", "data.split.val_fraction=0.25",
-        "data.split.test_fraction=0.25", "model=small_cnn", "trainer.max_epochs=4",
-        "trainer.batch_size=16", "trainer.progress=false", "trainer.threads=1",
-        "evaluation.n_bootstrap=50", "evaluation.gradcam_images=2", "evaluation.subgroup_min_n=5",
-        f"tracking.tracking_uri=sqlite:///{tmp}/mlflow.db", f"output_root={tmp}/outputs",
+        "data=manifest",
+        f"data.source.path={manifest}",
+        "data.classes=[mel,nv]",
+        "data.malignant=[mel]",
+        "data.image_size=32",
+        "data.split.val_fraction=0.25",
+        "data.split.test_fraction=0.25",
+        "model=small_cnn",
+        "trainer.max_epochs=4",
+        "trainer.batch_size=16",
+        "trainer.progress=false",
+        "trainer.threads=1",
+        "evaluation.n_bootstrap=50",
+        "evaluation.gradcam_images=2",
+        "evaluation.subgroup_min_n=5",
+        f"tracking.tracking_uri=sqlite:///{tmp}/mlflow.db",
+        f"output_root={tmp}/outputs",
     ]
     with initialize_config_module(config_module="skinml.configs", version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
@@ -42,8 +52,14 @@ def trained(tmp_path_factory, lesion_dataset_factory):
 def test_run_writes_metrics_with_intervals(trained):
     outcome, _ = trained
     metrics = json.loads((outcome.run_dir / "metrics.json").read_text())
-    for name in ("test_accuracy", "test_balanced_accuracy", "test_macro_auc",
-                 "test_malignant_sensitivity", "test_malignant_specificity", "test_ece"):
+    for name in (
+        "test_accuracy",
+        "test_balanced_accuracy",
+        "test_macro_auc",
+        "test_malignant_sensitivity",
+        "test_malignant_specificity",
+        "test_ece",
+    ):
         assert 0.0 <= metrics[name] <= 1.0, name
         assert metrics[f"{name}_ci_low"] <= metrics[name] <= metrics[f"{name}_ci_high"], name
     # The generated lesions are easy: a working pipeline must beat chance clearly.
@@ -55,11 +71,21 @@ def test_run_writes_metrics_with_intervals(trained):
 def test_run_artifacts_on_disk(trained):
     outcome, _ = trained
     d = outcome.run_dir
-    for name in ("resolved_config.yaml", "split_manifest.csv", "dataset_card.md",
-                 "evaluation.json", "subgroups_test.csv", "confusion_matrix_test.csv",
-                 "model_bundle.pt", "checkpoints/last.pt", "checkpoints/best.pt",
-                 "plots/confusion_matrix_test.png", "plots/roc_test.png",
-                 "plots/reliability_test.png", "plots/gradcam_test.png"):
+    for name in (
+        "resolved_config.yaml",
+        "split_manifest.csv",
+        "dataset_card.md",
+        "evaluation.json",
+        "subgroups_test.csv",
+        "confusion_matrix_test.csv",
+        "model_bundle.pt",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+        "plots/confusion_matrix_test.png",
+        "plots/roc_test.png",
+        "plots/reliability_test.png",
+        "plots/gradcam_test.png",
+    ):
         assert (d / name).is_file(), name
     import pandas as pd
 
@@ -82,7 +108,9 @@ def test_bundle_carries_meaning(trained):
     import pandas as pd
 
     n_test = int((pd.read_csv(outcome.run_dir / "split_manifest.csv")["split"] == "test").sum())
-    assert meta.metrics["test_accuracy"].n == n_test and meta.metrics["test_accuracy"].split == "test"
+    assert (
+        meta.metrics["test_accuracy"].n == n_test and meta.metrics["test_accuracy"].split == "test"
+    )
     assert meta.provenance.data_fingerprint and len(meta.provenance.data_fingerprint) == 64
     model = bundle.build_model()
     import torch
@@ -140,8 +168,12 @@ def test_config_typo_is_refused_with_the_key(lesion_manifest, tmp_path, train_co
 
 
 def test_seed_makes_runs_repeatable(lesion_manifest, tmp_path, train_config):
-    ov = ["trainer.max_epochs=1", "evaluation.gradcam_images=0", "export.enabled=false",
-          "tracking.log_model=false"]
+    ov = [
+        "trainer.max_epochs=1",
+        "evaluation.gradcam_images=0",
+        "export.enabled=false",
+        "tracking.log_model=false",
+    ]
     a = _run(train_config(lesion_manifest, tmp_path / "a", *ov), tmp_path / "a" / "run")
     b = _run(train_config(lesion_manifest, tmp_path / "b", *ov), tmp_path / "b" / "run")
     assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]

@@ -44,7 +44,8 @@ def test_class_weights_inverse_frequency():
     w = class_weights(np.array([0, 0, 0, 1]), 2)
     assert w[1] / w[0] == pytest.approx(3.0)
     assert class_weights(np.array([0, 0, 0, 1]), 2, power=0.5)[1] / class_weights(
-        np.array([0, 0, 0, 1]), 2, power=0.5)[0] == pytest.approx(np.sqrt(3.0))
+        np.array([0, 0, 0, 1]), 2, power=0.5
+    )[0] == pytest.approx(np.sqrt(3.0))
 
 
 def _data(n=64):
@@ -64,17 +65,28 @@ def _data(n=64):
 def _fit(tmp, make, resume=None, on_epoch_end=None):
     torch.manual_seed(0)
     model = create_classifier("resnet10t", 2, drop_rate=0.2)
-    trainer = Trainer(max_epochs=3, batch_size=16, device="cpu", progress=False,
-                      early_stopping_patience=10, threads=1)
+    trainer = Trainer(
+        max_epochs=3,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+        early_stopping_patience=10,
+        threads=1,
+    )
     return trainer.fit(
-        model, make(True), make(False),
+        model,
+        make(True),
+        make(False),
         optimizer_factory=functools.partial(torch.optim.AdamW, lr=1e-3),
         scheduler_factory=functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=1e-3),
-        checkpoint_dir=tmp, seed=3, resume_from=resume, on_epoch_end=on_epoch_end,
+        checkpoint_dir=tmp,
+        seed=3,
+        resume_from=resume,
+        on_epoch_end=on_epoch_end,
     )
 
 
-class _Crash(Exception):
+class _CrashError(Exception):
     pass
 
 
@@ -84,9 +96,9 @@ def test_interrupted_and_resumed_training_matches_uninterrupted(tmp_path):
 
     def crash_after_first_epoch(epoch, metrics):
         if epoch == 0:
-            raise _Crash
+            raise _CrashError
 
-    with pytest.raises(_Crash):
+    with pytest.raises(_CrashError):
         _fit(tmp_path / "cut", make, on_epoch_end=crash_after_first_epoch)
     resumed = _fit(tmp_path / "cut", make, resume=tmp_path / "cut" / "last.pt")
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
@@ -99,10 +111,23 @@ def test_early_stopping_stops_and_keeps_best(tmp_path):
     make = _data()
     torch.manual_seed(0)
     model = create_classifier("resnet10t", 2)
-    trainer = Trainer(max_epochs=6, batch_size=16, device="cpu", progress=False,
-                      early_stopping_patience=1, monitor="val_never_improves", threads=1)
-    res = trainer.fit(model, make(True), make(False),
-                      optimizer_factory=functools.partial(torch.optim.SGD, lr=0.0),
-                      scheduler_factory=None, checkpoint_dir=tmp_path, seed=0,
-                      validate=lambda logits, y: {"val_never_improves": 0.5})
+    trainer = Trainer(
+        max_epochs=6,
+        batch_size=16,
+        device="cpu",
+        progress=False,
+        early_stopping_patience=1,
+        monitor="val_never_improves",
+        threads=1,
+    )
+    res = trainer.fit(
+        model,
+        make(True),
+        make(False),
+        optimizer_factory=functools.partial(torch.optim.SGD, lr=0.0),
+        scheduler_factory=None,
+        checkpoint_dir=tmp_path,
+        seed=0,
+        validate=lambda logits, y: {"val_never_improves": 0.5},
+    )
     assert res.stopped_early and len(res.history) == 2 and res.best_epoch == 0
