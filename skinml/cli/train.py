@@ -31,8 +31,12 @@ def _main(cfg: DictConfig) -> float | None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         outcome = run(cfg, run_dir)
-    except SkinmlInputError as exc:
-        print(f"\nskinml-train stopped before finishing:\n{exc}", file=sys.stderr)
+    except Exception as exc:
+        # Hydra's instantiate wraps our errors; show the user the message, not a traceback.
+        cause = exc if isinstance(exc, SkinmlInputError) else exc.__cause__
+        if not isinstance(cause, SkinmlInputError):
+            raise
+        print(f"\nskinml-train stopped before finishing:\n{cause}", file=sys.stderr)
         sys.exit(2)
     if outcome.mlflow_run_id is None:  # a non-zero DDP rank
         return None

@@ -66,8 +66,11 @@ def check_classes(manifest: Manifest, classes: list[str] | None, malignant: list
     return list(classes)
 
 
-def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path) -> PreparedData:
-    """Load the dataset, check classes, assign leakage-free splits, write the split manifest."""
+def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path, write: bool = True) -> PreparedData:
+    """Load the dataset, check classes, assign leakage-free splits, write the split manifest.
+
+    ``write=False`` (DDP ranks other than 0) computes the same split without writing.
+    """
     from hydra.utils import instantiate
 
     from skinml.data.fingerprint import dataset_fingerprint
@@ -91,7 +94,9 @@ def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path) -> PreparedData:
                 column="data.split",
                 fix="use a larger dataset or larger val/test fractions",
             )
-    path = write_manifest(manifest, Path(run_dir) / "split_manifest.csv")
+    path = Path(run_dir) / "split_manifest.csv"
+    if write:
+        write_manifest(manifest, path)
     return PreparedData(
         manifest=manifest,
         classes=classes,

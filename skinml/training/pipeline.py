@@ -90,7 +90,12 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     from skinml.tracking.provenance import git_commit, package_versions, utc_now
     from skinml.training.checkpoint import load_checkpoint
     from skinml.training.data_setup import prepare_data, split_targets
-    from skinml.training.distributed import barrier, init_distributed, shutdown_distributed
+    from skinml.training.distributed import (
+        barrier,
+        broadcast_object,
+        init_distributed,
+        shutdown_distributed,
+    )
     from skinml.training.seeding import seed_everything
 
     run_dir = Path(run_dir)
@@ -99,9 +104,11 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     if env.is_distributed and trainer.device.startswith("cuda"):
         trainer.device = f"cuda:{env.local_rank}"
         torch.cuda.set_device(env.local_rank)
+    # Every rank runs Hydra and may get its own timestamped directory: use rank 0's.
+    run_dir = Path(broadcast_object(str(run_dir), env))
     seed_everything(cfg.seed)
     try:
-        data = prepare_data(cfg.data, seed=cfg.seed, run_dir=run_dir)
+        data = prepare_data(cfg.data, seed=cfg.seed, run_dir=run_dir, write=env.is_main)
         targets = split_targets(data.manifest, data.classes)
         model = instantiate(cfg.model)(num_classes=len(data.classes))
         prep = preprocessing_for(
@@ -134,7 +141,8 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
         tracker = instantiate(cfg.tracking) if env.is_main else None
         resolved = OmegaConf.to_container(cfg, resolve=True)
         resolved_yaml = OmegaConf.to_yaml(cfg, resolve=True)
-        (run_dir / "resolved_config.yaml").write_text(resolved_yaml, encoding="utf-8")
+        if env.is_main:
+            (run_dir / "resolved_config.yaml").write_text(resolved_yaml, encoding="utf-8")
         scheduler_factory = instantiate(cfg.scheduler) if cfg.get("scheduler") else None
 
         def fit(on_epoch_end=None, run_id=None):
@@ -163,7 +171,10 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
         with tracker.start(
             run_name=cfg.tracking.get("run_name") or run_dir.name, run_id=previous_run_id
         ) as trk:
-            trk.log_params(resolved)
+            if previous_run_id is None:
+                trk.log_params(resolved)
+            else:  # MLflow params are immutable; the resumed run keeps the original ones
+                trk.set_tags({"resumed_from": str(resume_path)})
             record = trk.log_provenance(resolved_yaml)
             trk.set_tags(
                 {
@@ -279,7 +290,7 @@ def _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: 
     test_frame = data.manifest.split("test").frame.copy()
     groups = test_frame["patient_id"].to_numpy()
     kw = {"n_bootstrap": ev.n_bootstrap, "seed": cfg.seed}
-    thr = threshold.threshold_ if threshold is not None else None
+    thr = threshold  # the fitted picker: evaluations record the rule that chose it
     val_eval = evaluate(
         y_val,
         p_val,
