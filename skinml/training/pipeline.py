@@ -309,6 +309,7 @@ def _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: 
         threshold=thr,
         split="test",
         groups=groups,
+        probs_before_calibration=p_test_raw,
         **kw,
     )
     flat = {**val_eval.flat_metrics("val_"), **test_eval.flat_metrics("test_")}

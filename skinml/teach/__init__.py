@@ -1,0 +1,39 @@
+"""Teaching sets: build anonymised dermoscopy quizzes and score residents on them.
+
+* :func:`build_teaching_set` — cases, key, answer sheet and AI answers from a manifest.
+* :func:`score_session` — read, check and score answer sheets; write tables and reports.
+* :func:`score_teaching_set` / :func:`score_answers` — the (vectorised) scoring core.
+* :func:`trainee_report` — one self-contained HTML report per trainee.
+"""
+
+from skinml.teach.answers import NO_ANSWER, AnswerMatrix, read_answers
+from skinml.teach.build import TeachingSet, allocate, build_teaching_set
+from skinml.teach.pipeline import ScoringOutput, score_session
+from skinml.teach.reference import Reference, read_reference
+from skinml.teach.report import trainee_report
+from skinml.teach.results import TeachingScores, score_teaching_set
+from skinml.teach.scoring import ScoreArrays, kappa_with_ci, mcnemar_vs, score_answers
+from skinml.teach.vocabulary import HAM10000_MALIGNANT, SYNONYMS, normalise_diagnoses
+
+__all__ = [
+    "HAM10000_MALIGNANT",
+    "NO_ANSWER",
+    "SYNONYMS",
+    "AnswerMatrix",
+    "Reference",
+    "ScoreArrays",
+    "ScoringOutput",
+    "TeachingScores",
+    "TeachingSet",
+    "allocate",
+    "build_teaching_set",
+    "kappa_with_ci",
+    "mcnemar_vs",
+    "normalise_diagnoses",
+    "read_answers",
+    "read_reference",
+    "score_answers",
+    "score_session",
+    "score_teaching_set",
+    "trainee_report",
+]
