@@ -1,0 +1,126 @@
+"""Matplotlib figures for the QC report (Agg backend; returned, never shown)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from skinml.qc.funnel import FunnelResult, _level_name, funnel_limits
+
+_STATUS_COLOURS = {
+    "within": "#4a6fa5",
+    "alert": "#d9822b",
+    "alarm": "#c0392b",
+    "no cases": "#999999",
+}
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def funnel_plot(
+    result: FunnelResult, *, label_points: bool = True, title: str | None = None
+) -> Any:
+    """Indicator against volume with the target line and the 95% / 99.8% limits.
+
+    Points are coloured by status and labelled by name; there is no ranking.
+    """
+    plt = _pyplot()
+    t = result.table[result.table["volume"] > 0]
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    if t.empty:
+        ax.text(0.5, 0.5, "no units with volume > 0", ha="center", transform=ax.transAxes)
+        return fig
+    vmin, vmax = max(t["volume"].min() * 0.7, 1e-9), t["volume"].max() * 1.3
+    grid = np.geomspace(vmin, vmax, 300) if vmax / vmin > 20 else np.linspace(vmin, vmax, 300)
+    lim = funnel_limits(grid, result.target, result.kind, result.levels, result.overdispersion)
+    s = result.scale
+    ax.axhline(result.target * s, color="black", lw=1, label=f"target {result.target * s:.4g}")
+    for level, style in zip(sorted(result.levels), ("--", ":"), strict=False):
+        name = _level_name(level)
+        ax.plot(grid, lim[f"lower_{name}"] * s, "k" + style, lw=1, label=f"{name}% limits")
+        ax.plot(grid, lim[f"upper_{name}"] * s, "k" + style, lw=1)
+    colours = t["status"].map(_STATUS_COLOURS).fillna("#4a6fa5")
+    ax.scatter(
+        t["volume"], t["value"] * s, c=list(colours), s=28, zorder=3, edgecolors="white", lw=0.5
+    )
+    if label_points and len(t) <= 40:
+        for _, r in t.iterrows():
+            ax.annotate(
+                str(r["unit"]),
+                (r["volume"], r["value"] * s),
+                fontsize=6.5,
+                xytext=(3, 2),
+                textcoords="offset points",
+            )
+    if vmax / vmin > 20:
+        ax.set_xscale("log")
+    ax.set_xlabel(result.volume_label)
+    ax.set_ylabel(result.indicator if s == 1 else f"{result.indicator}")
+    ax.set_title(title or result.indicator, fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.25)
+    return fig
+
+
+def mix_plot(cells: pd.DataFrame, *, value: str = "share", title: str = "") -> Any:
+    """Stacked bars of each hospital's diagnosis shares (hospitals in name order)."""
+    plt = _pyplot()
+    wide = cells.pivot(index="hospital", columns="diagnosis", values=value).fillna(0.0).sort_index()
+    fig, ax = plt.subplots(figsize=(7.5, 0.35 * len(wide) + 1.8))
+    left = np.zeros(len(wide))
+    cmap = plt.get_cmap("tab20")
+    for i, col in enumerate(wide.columns):
+        ax.barh(wide.index.astype(str), wide[col], left=left, color=cmap(i % 20), label=str(col))
+        left += wide[col].to_numpy()
+    ax.invert_yaxis()
+    ax.set_xlabel("share of the hospital's cases")
+    ax.set_title(title, fontsize=10)
+    ax.legend(
+        fontsize=7, ncol=min(len(wide.columns), 7), loc="upper center", bbox_to_anchor=(0.5, -0.18)
+    )
+    return fig
+
+
+def oe_heatmap(cells: pd.DataFrame, *, value: str, title: str) -> Any:
+    """Heatmap of a residual or log O/E per hospital × diagnosis (diverging colours)."""
+    plt = _pyplot()
+    wide = cells.pivot(index="hospital", columns="diagnosis", values=value).sort_index()
+    arr = wide.to_numpy(dtype=float)
+    lim = np.nanmax(np.abs(arr[np.isfinite(arr)])) if np.isfinite(arr).any() else 1.0
+    fig, ax = plt.subplots(figsize=(0.8 * wide.shape[1] + 3, 0.4 * wide.shape[0] + 1.6))
+    im = ax.imshow(arr, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto")
+    ax.set_xticks(
+        range(wide.shape[1]), [str(c) for c in wide.columns], rotation=45, ha="right", fontsize=8
+    )
+    ax.set_yticks(range(wide.shape[0]), [str(i) for i in wide.index], fontsize=8)
+    for i in range(arr.shape[0]):
+        for j in range(arr.shape[1]):
+            if np.isfinite(arr[i, j]):
+                ax.text(j, i, f"{arr[i, j]:.1f}", ha="center", va="center", fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title, fontsize=10)
+    return fig
+
+
+def cusum_plot(paths: pd.DataFrame, hospital: str) -> Any:
+    """Monthly CUSUM paths of one hospital with their thresholds."""
+    plt = _pyplot()
+    sub = paths[paths["hospital"] == hospital]
+    fig, ax = plt.subplots(figsize=(7.5, 3.2))
+    for (ind, direction), p in sub.groupby(["indicator", "direction"], sort=True):
+        line = ax.plot(p["month"], p["cusum"], marker="o", ms=3, label=f"{ind} ({direction})")
+        ax.axhline(p["h"].iloc[0], color=line[0].get_color(), ls="--", lw=0.8)
+    ax.set_title(f"CUSUM by month: {hospital} (dashed: threshold h)", fontsize=10)
+    ax.set_ylabel("CUSUM")
+    ax.tick_params(axis="x", rotation=60, labelsize=7)
+    ax.legend(fontsize=7)
+    return fig
