@@ -1,0 +1,180 @@
+"""A human-readable model card (Markdown) written beside every exported model file.
+
+Rendered from the same metadata document that is embedded in the ONNX file, so
+the card and the file cannot disagree.
+"""
+
+from __future__ import annotations
+
+from os import PathLike
+from pathlib import Path
+
+from skinml.modelfile.metadata import ModelMetadata
+
+
+def _fmt(v: float | None, digits: int = 3) -> str:
+    return "n/a" if v is None else f"{v:.{digits}f}"
+
+
+def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
+    """The model card as Markdown text."""
+    m = metadata
+    pre = m.preprocessing
+    prov = m.provenance
+    lines = [
+        f"# Model card: {model_file}",
+        "",
+        f"- **Task:** {m.task}",
+        f"- **Architecture:** {m.extra.get('architecture', 'n/a')}",
+        f"- **File:** `{model_file}`, SHA-256 `{sha256}`",
+        f"- **Schema version:** {m.schema_version}; skinml {prov.skinml_version}",
+        f"- **Created (UTC):** {prov.created_utc}; exported "
+        f"{m.extra.get('export', {}).get('exported_utc', 'n/a')}",
+        "",
+        "## Intended use",
+        "",
+        m.intended_use or "_Not stated by the training run._",
+        "",
+        "## Limitations",
+        "",
+        m.limitations or "_Not stated by the training run._",
+        "",
+        "## Classes",
+        "",
+        "| index | class | malignant |",
+        "|---|---|---|",
+        *[
+            f"| {i} | {c} | {'yes' if c in m.malignant else 'no'} |"
+            for i, c in enumerate(m.classes)
+        ],
+        "",
+    ]
+    if pre is not None:
+        lines += [
+            "## Preprocessing (applied by skinml-predict)",
+            "",
+            f"- input size (H×W): {pre.input_size[0]}×{pre.input_size[1]}, "
+            f"colour {pre.colour_mode}",
+            f"- resize policy: `{pre.resize}` (crop_pct {pre.crop_pct}), interpolation "
+            f"{pre.interpolation}",
+            f"- scale {pre.scale:.6g}, mean {list(pre.mean)}, std {list(pre.std)}, layout "
+            f"{pre.layout}",
+            "",
+        ]
+    cal = m.calibration
+    lines += [
+        "## Calibration",
+        "",
+        f"- method {cal.method}, temperature {cal.temperature:.4g}, fitted on {cal.fitted_on}; "
+        f"applied in the graph: {'yes' if cal.applied_in_graph else 'no'}",
+        f"- ECE before {_fmt(cal.ece_before)}, after {_fmt(cal.ece_after)}",
+        "",
+        "## Operating thresholds",
+        "",
+    ]
+    if m.thresholds:
+        lines += [
+            "| name | threshold | rule | chosen on | val. sensitivity | val. specificity |",
+            "|---|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {t.name} | {t.threshold:.4f} | {t.rule} | {t.chosen_on} | "
+            f"{_fmt(t.validation_sensitivity)} | {_fmt(t.validation_specificity)} |"
+            for t in m.thresholds
+        ]
+    else:
+        lines.append("_None stored: `malignant_flag` stays empty in predictions._")
+    lines += ["", "## Metrics (95% bootstrap CIs)", ""]
+    if m.metrics:
+        lines += [
+            "| metric | split | value | 95% CI | n | bootstrap | seed |",
+            "|---|---|---|---|---|---|---|",
+        ]
+        for name, v in sorted(m.metrics.items()):
+            ci = "n/a" if v.ci_low is None else f"{v.ci_low:.3f}–{v.ci_high:.3f}"
+            lines.append(
+                f"| {name} | {v.split} | {v.value:.3f} | {ci} | {v.n} | {v.n_bootstrap} "
+                f"| {v.seed} |"
+            )
+    else:
+        lines.append("_No metrics stored by the training run._")
+    lines += _extra_sections(m)
+    lines += [
+        "",
+        "## Provenance",
+        "",
+        f"- git commit: `{prov.git_commit}`",
+        f"- training-data fingerprint: `{prov.data_fingerprint}` (dataset {prov.dataset})",
+        f"- MLflow run: {prov.mlflow_run_id}",
+        f"- packages: {', '.join(f'{k} {v}' for k, v in sorted(prov.package_versions.items()))}",
+        "",
+        "## Graph tensors",
+        "",
+        "| tensor | kind | meaning |",
+        "|---|---|---|",
+        *[f"| `{k}` | input | {v} |" for k, v in m.inputs.items()],
+        *[f"| `{k}` | output | {v} |" for k, v in m.outputs.items()],
+        "",
+        "## How to use",
+        "",
+        "```",
+        f"skinml-predict {model_file} IMAGES_OR_FOLDER_OR_CSV -o predictions.csv "
+        "[--heatmaps heatmaps/]",
+        "```",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _extra_sections(m: ModelMetadata) -> list[str]:
+    lines: list[str] = []
+    ood = m.extra.get("ood")
+    if ood:
+        lines += [
+            "",
+            "## Out-of-distribution flag",
+            "",
+            f"- score: {ood['score']} = `{ood['definition']}`; flagged when score > "
+            f"{ood['threshold']:.4f} ({ood['percentile']}th percentile of {ood['n']} "
+            f"{ood['fitted_on']} images, so about {100 - ood['percentile']:g}% of in-distribution "
+            "images are flagged by design)",
+        ]
+    ver = m.extra.get("verification")
+    if ver:
+        lines += [
+            "",
+            "## Export verification (onnxruntime vs PyTorch)",
+            "",
+            f"- {ver['n_images']} {ver['split']} images through the predictor's preprocessing: "
+            f"max |Δp| = {ver['max_abs_diff_probabilities']:.2e} (tolerance "
+            f"{ver['tolerance']:g}), top class differs on {ver['top1_disagreements']} "
+            f"(numerical ties: {ver['top1_ties']}); {ver['n_unreadable']} unreadable images",
+        ]
+    q = m.extra.get("quantization")
+    if q:
+        lines += [
+            "",
+            "## int8 quantization",
+            "",
+            f"- {q['format']}, activations {q['activation_type']}, weights {q['weight_type']}; "
+            f"calibrated on {q['calibration_images']} {q['calibration_split']} images",
+            f"- validation accuracy fp32 {_fmt(q['accuracy_fp32'])}, int8 "
+            f"{_fmt(q['accuracy_int8'])} (loss {_fmt(q['accuracy_loss_points'], 2)} points, "
+            f"bound {q['max_accuracy_loss_points']:.2f}); top-1 agreement with fp32 "
+            f"{q['top1_agreement_with_fp32']:.3f} on {q['validation_images']} images",
+        ]
+    cam = m.extra.get("cam")
+    if cam:
+        lines += ["", "## Heatmaps", ""]
+        lines.append(
+            f"- {cam['method']}" if cam.get("available") else f"- unavailable: {cam['reason']}"
+        )
+    return lines
+
+
+def write_card(metadata: ModelMetadata, model_path: str | PathLike[str], sha256: str) -> Path:
+    """Write ``<model>.card.md`` beside the model and return its path."""
+    model_path = Path(model_path)
+    out = model_path.with_name(model_path.stem + ".card.md")
+    out.write_text(render_card(metadata, model_path.name, sha256), encoding="utf-8")
+    return out

@@ -1,0 +1,208 @@
+"""Static int8 quantization (QDQ) with onnxruntime, accepted only if validation accuracy holds.
+
+Calibration ranges come from training-split images (never validation or test),
+``quant_pre_process`` runs first as onnxruntime recommends, and the head (pooling,
+classifier, temperature, softmax, CAM) stays in float so calibrated
+probabilities are not rounded to 1/255 steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from skinml.export.errors import ExportError
+from skinml.export.images import SplitImages, iter_batches
+from skinml.export.verify import accuracy
+from skinml.modelfile.metadata import Preprocessing
+from skinml.predict.scores import energy_score, fit_ood_threshold
+
+#: Default refusal bound: 0.5 accuracy points, as a fraction.
+DEFAULT_MAX_ACCURACY_LOSS = 0.005
+
+
+@dataclass
+class QuantizationReport:
+    """int8 vs fp32 on validation images, and whether the int8 model was accepted."""
+
+    format: str
+    activation_type: str
+    weight_type: str
+    per_channel: bool
+    calibration_split: str
+    calibration_images: int
+    validation_images: int
+    n_labelled: int
+    accuracy_fp32: float | None
+    accuracy_int8: float | None
+    accuracy_loss_points: float | None
+    max_accuracy_loss_points: float
+    top1_agreement_with_fp32: float
+    max_abs_diff_probabilities_vs_fp32: float
+    excluded_head_nodes: int
+    accepted: bool
+    ood_threshold_int8: float | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def head_nodes(model: Any) -> list[str]:
+    """Names of nodes that feed only some of the graph outputs (the heads after the backbone).
+
+    The backbone feeds every output (logits, probabilities, CAM); pooling, the
+    classifier, temperature/softmax and the CAM product feed a subset. Found
+    structurally, so it works for any architecture without naming layers.
+    """
+    graph = model.graph
+    outputs = [o.name for o in graph.output]
+    producer = {out: node for node in graph.node for out in node.output}
+    feeds: dict[int, set[str]] = {}
+    for out in outputs:
+        stack, seen = [out], set()
+        while stack:
+            name = stack.pop()
+            node = producer.get(name)
+            if node is None or id(node) in seen:
+                continue
+            seen.add(id(node))
+            feeds.setdefault(id(node), set()).add(out)
+            stack.extend(node.input)
+    everything = set(outputs)
+    return [n.name for n in graph.node if n.name and feeds.get(id(n), everything) != everything]
+
+
+class _Reader:
+    """onnxruntime CalibrationDataReader over preprocessed training images."""
+
+    def __init__(self, images: SplitImages, prep: Preprocessing, batch_size: int = 16):
+        self._batches = iter_batches(images, prep, batch_size)
+        self.n = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        batch = next(self._batches, None)
+        if batch is None:
+            return None
+        self.n += len(batch[0])
+        return {"image": batch[0]}
+
+    def rewind(self) -> None:  # required by some onnxruntime versions; one pass is enough
+        return None
+
+
+def quantize_int8(
+    fp32_path: str | PathLike[str],
+    out_path: str | PathLike[str],
+    calibration: SplitImages,
+    prep: Preprocessing,
+    workdir: str | PathLike[str],
+) -> tuple[Path, int, int]:
+    """Pre-process and statically quantize ``fp32_path`` to QDQ int8 at ``out_path``.
+
+    Returns:
+        (path, number of calibration images used, number of head nodes kept in float).
+    """
+    import onnx
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    pre = Path(workdir) / "model.preprocessed.onnx"
+    quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
+    exclude = head_nodes(onnx.load(str(pre)))
+    reader = _Reader(calibration, prep)
+    quantize_static(
+        str(pre),
+        str(out_path),
+        reader,
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+        calibrate_method=CalibrationMethod.MinMax,
+        nodes_to_exclude=exclude,
+    )
+    return Path(out_path), reader.n, len(exclude)
+
+
+def compare_int8(
+    fp32_session: Any,
+    int8_session: Any,
+    validation: SplitImages,
+    prep: Preprocessing,
+    classes: tuple[str, ...],
+    *,
+    batch_size: int = 32,
+) -> dict[str, Any]:
+    """Accuracy of both models, top-1 agreement and max probability difference on validation."""
+    p32, p8, e8, labels = [], [], [], []
+    for x, lab, _ in iter_batches(validation, prep, batch_size):
+        a = fp32_session.run(["probabilities"], {"image": x})[0]
+        b, logits = int8_session.run(["probabilities", "logits"], {"image": x})
+        p32.append(a)
+        p8.append(b)
+        e8.append(energy_score(logits))
+        labels.extend(lab)
+    P32, P8 = np.concatenate(p32), np.concatenate(p8)
+    acc32, n_lab = accuracy(P32, labels, classes)
+    acc8, _ = accuracy(P8, labels, classes)
+    return {
+        "validation_images": len(P32),
+        "n_labelled": n_lab,
+        "accuracy_fp32": acc32,
+        "accuracy_int8": acc8,
+        "top1_agreement_with_fp32": float(np.mean(P32.argmax(1) == P8.argmax(1))),
+        "max_abs_diff_probabilities_vs_fp32": float(np.abs(P32 - P8).max()),
+        "energy_int8": np.concatenate(e8),
+    }
+
+
+def accuracy_loss_verdict(
+    accuracy_fp32: float | None, accuracy_int8: float | None, max_loss: float
+) -> tuple[float | None, bool]:
+    """(loss in accuracy points, accepted?). Without labelled images nothing can be accepted.
+
+    Raises:
+        ExportError: for a bound outside [0, 1].
+    """
+    if not 0.0 <= max_loss <= 1.0:
+        raise ExportError(
+            f"max accuracy loss must be a fraction in [0, 1], got {max_loss}",
+            fix="e.g. 0.005 for half an accuracy point",
+        )
+    if accuracy_fp32 is None or accuracy_int8 is None:
+        return None, False
+    loss = accuracy_fp32 - accuracy_int8
+    return 100.0 * loss, loss <= max_loss + 1e-12
+
+
+def build_report(
+    measured: dict[str, Any], *, calibration_images: int, excluded: int, max_loss: float
+) -> QuantizationReport:
+    """Assemble the report (and the int8 OOD threshold) from :func:`compare_int8` output."""
+    loss_points, accepted = accuracy_loss_verdict(
+        measured["accuracy_fp32"], measured["accuracy_int8"], max_loss
+    )
+    energy = measured["energy_int8"]
+    return QuantizationReport(
+        format="QDQ",
+        activation_type="uint8 (per-tensor, MinMax)",
+        weight_type="int8 (per-channel)",
+        per_channel=True,
+        calibration_split="train",
+        calibration_images=calibration_images,
+        validation_images=measured["validation_images"],
+        n_labelled=measured["n_labelled"],
+        accuracy_fp32=measured["accuracy_fp32"],
+        accuracy_int8=measured["accuracy_int8"],
+        accuracy_loss_points=loss_points,
+        max_accuracy_loss_points=100.0 * max_loss,
+        top1_agreement_with_fp32=measured["top1_agreement_with_fp32"],
+        max_abs_diff_probabilities_vs_fp32=measured["max_abs_diff_probabilities_vs_fp32"],
+        excluded_head_nodes=excluded,
+        accepted=accepted,
+        ood_threshold_int8=fit_ood_threshold(energy) if len(energy) else None,
+    )

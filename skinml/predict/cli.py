@@ -1,0 +1,152 @@
+"""``skinml-predict``: score images (or patient tables) with a skinml ONNX model file.
+
+Thin entry point: parse arguments, open the model once, dispatch on the task in
+its metadata, print where the outputs are. Needs only onnxruntime, numpy,
+Pillow and tqdm.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from skinml.errors import ConfigError, ModelFileError, SkinmlInputError
+
+EPILOG = """\
+examples:
+  skinml-predict model.onnx lesion.jpg -o predictions.csv
+  skinml-predict model.onnx clinic_photos/ -o predictions.csv --heatmaps heatmaps/
+  skinml-predict model.onnx worklist.csv -o predictions.csv --tta --threads 2
+  skinml-predict psoriasis_risk.onnx patients.csv -o risk.csv     (tabular risk model)
+
+INPUT is an image, a folder (searched recursively for image files) or a CSV
+with an 'image' (or 'path') column; relative paths are relative to the CSV.
+
+Every input gets exactly one row: status 'ok' with calibrated probabilities
+(p_<class>), predicted_class, malignant_probability, malignant_flag (1 when at
+or above the model's malignant operating threshold), quality_flags (blurry,
+underexposed, overexposed, clipped, too_small), ood_score (energy; higher is
+less like the training data) and ood_flag; or status 'error' with the reason.
+
+The model file is checked against MODEL.onnx.sha256 when that file is present,
+and refused if it carries no skinml metadata.
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="skinml-predict",
+        description="Score skin images with a skinml model file (.onnx) and write one CSV row "
+        "per input.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", type=Path, help="the .onnx file written by skinml-export")
+    p.add_argument("input", type=Path, help="an image, a folder of images, or a CSV list")
+    p.add_argument(
+        "-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write"
+    )
+    p.add_argument("--batch-size", type=int, default=32, help="images per batch (default 32)")
+    p.add_argument("--threads", type=int, default=None, help="onnxruntime threads (default: all)")
+    p.add_argument(
+        "--workers", type=int, default=None, help="image-decoding threads (default: up to 4)"
+    )
+    p.add_argument(
+        "--tta", action="store_true", help="average over horizontal/vertical flips (4x slower)"
+    )
+    p.add_argument(
+        "--heatmaps", type=Path, default=None, metavar="DIR", help="write heatmap PNGs here"
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; returns the exit status (0 ok, 2 bad input or model file)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return _run(args)
+    except SkinmlInputError as exc:
+        print(f"skinml-predict: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _run(args: argparse.Namespace) -> int:
+    from skinml.modelfile import read_metadata, verify_sidecar
+    from skinml.predict.predictor import make_session
+
+    if args.batch_size < 1:
+        raise ConfigError("--batch-size must be at least 1", column="--batch-size")
+    checksum = verify_sidecar(args.model)
+    session = make_session(args.model, args.threads)
+    metadata = read_metadata(args.model, session=session)
+    if checksum is None:
+        print(
+            f"note: no {args.model.name}.sha256 beside the model; checksum not verified",
+            file=sys.stderr,
+        )
+    if metadata.task == "tabular_risk":
+        return _run_tabular(args, metadata, session)
+    if metadata.task != "image_classification":
+        raise ModelFileError(f"unsupported task {metadata.task!r}", file=args.model)
+    from skinml.predict.predictor import ImagePredictor
+    from skinml.predict.run import predict_to_csv
+
+    predictor = ImagePredictor(
+        args.model, threads=args.threads, tta=args.tta, workers=args.workers, session=session
+    )
+    s = predict_to_csv(
+        args.model,
+        args.input,
+        args.output,
+        batch_size=args.batch_size,
+        heatmap_dir=args.heatmaps,
+        progress=not args.no_progress,
+        predictor=predictor,
+    )
+    print(f"wrote {s.n_rows} rows to {s.output_csv} ({s.n_ok} ok, {s.n_error} errors)")
+    print(
+        f"flags among ok rows: {s.n_malignant_flag} malignant suspected, "
+        f"{s.n_ood_flag} out-of-distribution, {s.n_quality_flag} image-quality"
+    )
+    if s.skipped:
+        shown = ", ".join(str(p) for p in s.skipped[:5])
+        more = f" and {len(s.skipped) - 5} more" if len(s.skipped) > 5 else ""
+        print(f"skipped {len(s.skipped)} files without an image suffix: {shown}{more}")
+    if s.heatmap_dir is not None:
+        print(f"heatmaps in {s.heatmap_dir}")
+    return 0
+
+
+def _run_tabular(args: argparse.Namespace, metadata, session) -> int:
+    if args.tta or args.heatmaps is not None:
+        raise ConfigError(
+            "--tta and --heatmaps apply to image models; this is a tabular risk model",
+            fix="drop those options",
+        )
+    try:
+        from skinml.predict.tabular import run_tabular_predictions
+    except ImportError as exc:
+        raise ModelFileError(
+            f"this skinml installation cannot run tabular risk models ({exc})",
+            file=args.model,
+            fix="install a skinml version that includes skinml.predict.tabular",
+        ) from exc
+    out = run_tabular_predictions(
+        args.model,
+        metadata,
+        session,
+        args.input,
+        args.output,
+        batch_size=args.batch_size,
+        threads=args.threads,
+        progress=not args.no_progress,
+    )
+    print(f"wrote risk predictions to {out or args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

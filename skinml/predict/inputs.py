@@ -1,0 +1,135 @@
+"""Turn what the clinician typed (an image, a folder or a CSV list) into one item per output row.
+
+Every input the user named becomes exactly one row of ``predictions.csv``;
+problems that are known before reading (an empty CSV cell, a missing file) are
+carried on the item so that they become error rows rather than disappearing.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+
+from skinml.errors import DataError
+
+#: File suffixes a folder scan treats as images (case-insensitive).
+IMAGE_SUFFIXES = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".gif", ".jfif", ".ppm"}
+)
+#: CSV columns that may name the image, in order of preference.
+PATH_COLUMNS = ("image", "path", "file", "filename", "image_path")
+
+
+@dataclass(frozen=True)
+class InputItem:
+    """One requested prediction.
+
+    Attributes:
+        input: the path exactly as the user gave it (CSV cell, relative folder path...).
+        file: the resolved path that will be read, or None when there is none.
+        error: a reason known before reading; the row will be an error row.
+    """
+
+    input: str
+    file: Path | None
+    error: str | None = None
+
+
+@dataclass
+class InputList:
+    """The expanded inputs plus what a folder scan deliberately left out (reported, not lost)."""
+
+    items: list[InputItem]
+    skipped: list[Path] = field(default_factory=list)
+    source_kind: str = "list"
+
+
+def expand_inputs(source: str | PathLike[str] | Iterable[str | PathLike[str]]) -> InputList:
+    """Expand an image path, a folder (recursive), a CSV file or a list of paths.
+
+    Folder scans keep files with an image suffix (see :data:`IMAGE_SUFFIXES`)
+    and list the others in ``skipped`` so the caller can say how many were left
+    out. Explicitly named files (single path, CSV rows, list entries) are never
+    skipped: whatever they are, they get a row.
+
+    Raises:
+        DataError: when ``source`` does not exist or a CSV has no path column.
+    """
+    if not isinstance(source, str | PathLike):
+        items = [_item(str(p), Path(p)) for p in source]
+        return InputList(items, source_kind="list")
+    path = Path(source)
+    if path.is_dir():
+        return _scan_folder(path)
+    if path.suffix.lower() in {".csv", ".tsv"} and path.is_file():
+        return InputList(read_input_csv(path), source_kind="csv")
+    if not path.exists():
+        raise DataError(
+            "input does not exist",
+            file=path,
+            expected="an image file, a folder of images, or a CSV listing images",
+            fix="check the path",
+        )
+    return InputList([_item(str(source), path)], source_kind="image")
+
+
+def _item(text: str, path: Path) -> InputItem:
+    if not path.exists():
+        return InputItem(text, path, "file does not exist")
+    return InputItem(text, path)
+
+
+def _scan_folder(root: Path) -> InputList:
+    items: list[InputItem] = []
+    skipped: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            p = Path(dirpath) / name
+            if name.startswith("."):
+                skipped.append(p)
+            elif p.suffix.lower() in IMAGE_SUFFIXES:
+                items.append(InputItem(p.relative_to(root).as_posix(), p))
+            else:
+                skipped.append(p)
+    return InputList(items, skipped, source_kind="folder")
+
+
+def read_input_csv(path: str | PathLike[str]) -> list[InputItem]:
+    """Read a CSV that lists images; relative paths are relative to the CSV's folder.
+
+    The path column is the first of :data:`PATH_COLUMNS` present (so a skinml
+    manifest works as is). Blank cells become error rows naming the CSV row.
+
+    Raises:
+        DataError: when the file has no header or none of the path columns.
+    """
+    path = Path(path)
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter)
+        header = list(reader.fieldnames or [])
+        lowered = {h.strip().lower(): h for h in header}
+        column = next((lowered[c] for c in PATH_COLUMNS if c in lowered), None)
+        if column is None:
+            raise DataError(
+                f"no column naming the images; found columns {header or 'none'}",
+                file=path,
+                expected=f"a header with one of the columns {list(PATH_COLUMNS)}",
+                fix="add a header row such as 'image' above the list of image paths",
+            )
+        items = []
+        for rowno, row in enumerate(reader, start=2):
+            raw = row.get(column)
+            text = "" if raw is None else raw.strip()
+            if not text:
+                items.append(InputItem(text, None, f"CSV row {rowno}: empty {column!r} cell"))
+                continue
+            p = Path(text)
+            resolved = p if p.is_absolute() else path.parent / p
+            items.append(_item(text, resolved))
+    return items

@@ -1,0 +1,349 @@
+"""The torch-free image predictor: decode -> preprocess -> onnxruntime -> one row per input.
+
+Everything it needs to use the model correctly (classes, preprocessing,
+calibration, thresholds, OOD threshold, tensor names) is read from the model
+file itself. Decoding runs in a small thread pool (Pillow releases the GIL)
+with at most two batches in flight, so throughput is high and memory stays
+flat however many images are scored.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from skinml.errors import ImageReadError, ModelFileError
+from skinml.imaging.preprocess import preprocess
+from skinml.imaging.quality import image_stats, quality_flags
+from skinml.imaging.read import read_image
+from skinml.modelfile import ModelMetadata, read_metadata, verify_sidecar
+from skinml.predict.heatmap import write_heatmap
+from skinml.predict.inputs import InputItem
+from skinml.predict.scores import energy_score, malignant_probability
+
+#: Graph tensor names used by skinml-export (also stored in ``extra["tensors"]``).
+DEFAULT_TENSORS = {
+    "input": "image",
+    "logits": "logits",
+    "probabilities": "probabilities",
+    "cam": "cam",
+}
+#: Batches decoded ahead of inference; bounds memory while overlapping decode and compute.
+PREFETCH_BATCHES = 2
+
+
+def output_columns(classes: Sequence[str]) -> list[str]:
+    """Column order of ``predictions.csv`` for a model with these classes."""
+    return [
+        "input",
+        "file",
+        "status",
+        "error",
+        "predicted_class",
+        *[f"p_{c}" for c in classes],
+        "malignant_probability",
+        "malignant_flag",
+        "quality_flags",
+        "ood_score",
+        "ood_flag",
+        "heatmap",
+    ]
+
+
+def make_session(model_path: str | PathLike[str], threads: int | None = None):
+    """An onnxruntime CPU session; ``threads`` caps intra-op threads (None: onnxruntime decides).
+
+    Raises:
+        ModelFileError: when the file is missing or not a loadable ONNX model.
+    """
+    import onnxruntime as ort
+
+    p = Path(model_path)
+    if not p.is_file():
+        raise ModelFileError("model file does not exist", file=p, fix="check the path")
+    opts = ort.SessionOptions()
+    if threads:
+        opts.intra_op_num_threads = int(threads)
+        opts.inter_op_num_threads = 1
+    try:
+        return ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime raises its own pybind exception types
+        raise ModelFileError(
+            f"not a loadable ONNX model: {exc}", file=p, fix="check that this is the .onnx file"
+        ) from exc
+
+
+@dataclass
+class _Loaded:
+    """One decoded input waiting for inference (or the reason it cannot be scored)."""
+
+    index: int
+    item: InputItem
+    array: np.ndarray | None = None
+    image: Image.Image | None = None
+    flags: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class ImagePredictor:
+    """Score images with a skinml ONNX image classifier, with numpy, Pillow and onnxruntime only.
+
+    Args:
+        model_path: the ``.onnx`` file written by ``skinml-export``.
+        threads: onnxruntime intra-op threads (None: all cores).
+        tta: average the four flip views (identity, horizontal, vertical, both),
+            as the training evaluation does; costs 4x inference.
+        workers: decoding threads (None: up to 4; 0: decode in the calling thread).
+        session: an existing ``onnxruntime.InferenceSession`` for ``model_path``.
+
+    Raises:
+        ModelFileError: missing file, wrong checksum (when a ``.sha256`` sidecar is
+            present), no skinml metadata, unsupported schema, or a non-image task.
+    """
+
+    def __init__(
+        self,
+        model_path: str | PathLike[str],
+        *,
+        threads: int | None = None,
+        tta: bool = False,
+        workers: int | None = None,
+        session: Any | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.checksum_verified = verify_sidecar(self.model_path)
+        self.session = session if session is not None else make_session(model_path, threads)
+        self.metadata: ModelMetadata = read_metadata(self.model_path, session=self.session)
+        if self.metadata.task != "image_classification":
+            raise ModelFileError(
+                f"this is a {self.metadata.task!r} model, not an image classifier",
+                file=self.model_path,
+                fix="use skinml-predict, which dispatches on the model's task",
+            )
+        self.tta = tta
+        self.workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
+        self.tensors = {**DEFAULT_TENSORS, **self.metadata.extra.get("tensors", {})}
+        self._check_graph()
+        ood = self.metadata.extra.get("ood") or {}
+        self.ood_threshold: float | None = ood.get("threshold")
+        mal = self.metadata.threshold("malignant")
+        self.malignant_threshold: float | None = None if mal is None else mal.threshold
+        self.columns = output_columns(self.metadata.classes)
+
+    @property
+    def has_cam(self) -> bool:
+        """Whether the graph outputs class-activation maps (heatmaps possible)."""
+        return bool(self.tensors.get("cam")) and self.tensors["cam"] in self._outputs
+
+    def _check_graph(self) -> None:
+        inputs = {i.name: i for i in self.session.get_inputs()}
+        self._outputs = {o.name for o in self.session.get_outputs()}
+        needed_out = [self.tensors["probabilities"], self.tensors["logits"]]
+        missing = [n for n in [self.tensors["input"]] if n not in inputs]
+        missing += [n for n in needed_out if n not in self._outputs]
+        if missing:
+            raise ModelFileError(
+                f"graph lacks the tensors {missing} named in its skinml metadata "
+                f"(inputs {sorted(inputs)}, outputs {sorted(self._outputs)})",
+                file=self.model_path,
+                fix="re-export the model with skinml-export",
+            )
+        shape = inputs[self.tensors["input"]].shape
+        want = self.metadata.preprocessing.input_size  # type: ignore[union-attr]
+        fixed = len(shape) == 4 and all(isinstance(s, int) for s in shape[2:])
+        if fixed and tuple(shape[2:]) != tuple(want):
+            raise ModelFileError(
+                f"graph input is {shape[2]}x{shape[3]} but the metadata says {want}",
+                file=self.model_path,
+                fix="the metadata does not belong to this graph; re-export the model",
+            )
+
+    # -- single steps -------------------------------------------------------------------------
+
+    def load(self, index: int, item: InputItem, keep_image: bool = False) -> _Loaded:
+        """Decode, measure quality and preprocess one input; failures become an error reason."""
+        out = _Loaded(index=index, item=item)
+        if item.error is not None or item.file is None:
+            out.error = item.error or "no file given"
+            return out
+        try:
+            img = read_image(item.file)
+        except ImageReadError as exc:
+            out.error = exc.problem
+            return out
+        out.flags = quality_flags(image_stats(img))
+        out.array = preprocess(img, self.metadata.preprocessing)  # type: ignore[arg-type]
+        if keep_image:
+            out.image = img
+        return out
+
+    def infer(self, batch: np.ndarray, *, with_cam: bool = False) -> dict[str, np.ndarray]:
+        """Run the graph on an NCHW float32 batch; with TTA, flip views are averaged.
+
+        Returns:
+            ``probabilities`` (calibrated, in-graph), ``logits`` and, when asked, ``cam``.
+        """
+        names = [self.tensors["probabilities"], self.tensors["logits"]]
+        if with_cam:
+            names.append(self.tensors["cam"])
+        views = _flip_views(batch) if self.tta else [(batch, None)]
+        sums: list[np.ndarray] | None = None
+        for x, flip in views:
+            outs = self.session.run(names, {self.tensors["input"]: np.ascontiguousarray(x)})
+            if with_cam and flip is not None:
+                outs[2] = _unflip(outs[2], flip)
+            outs = [np.asarray(o, dtype=np.float64) for o in outs]
+            sums = outs if sums is None else [s + o for s, o in zip(sums, outs, strict=True)]
+        assert sums is not None
+        keys = ["probabilities", "logits", "cam"][: len(names)]
+        return {k: s / len(views) for k, s in zip(keys, sums, strict=True)}
+
+    # -- streaming ----------------------------------------------------------------------------
+
+    def iter_rows(
+        self,
+        items: Iterable[InputItem],
+        *,
+        batch_size: int = 32,
+        heatmap_dir: str | PathLike[str] | None = None,
+    ) -> Iterator[dict[str, Any]]:
+        """Yield one row per item, in input order, decoding ahead in a thread pool.
+
+        Raises:
+            ModelFileError: when heatmaps are asked of a model whose graph has no CAM output.
+        """
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        heat = Path(heatmap_dir) if heatmap_dir is not None else None
+        if heat is not None and not self.has_cam:
+            reason = (self.metadata.extra.get("cam") or {}).get("reason", "no 'cam' output")
+            raise ModelFileError(
+                f"this model cannot draw heatmaps: {reason}",
+                file=self.model_path,
+                fix="run without --heatmaps",
+            )
+        batches = _chunks(enumerate(items), batch_size)
+        if self.workers <= 0:
+            for batch in batches:
+                loaded = [self.load(i, it, heat is not None) for i, it in batch]
+                yield from self._score(loaded, heat)
+            return
+        with ThreadPoolExecutor(self.workers, thread_name_prefix="skinml-decode") as pool:
+            pending: deque[list[Future[_Loaded]]] = deque()
+            for batch in batches:
+                pending.append([pool.submit(self.load, i, it, heat is not None) for i, it in batch])
+                if len(pending) > PREFETCH_BATCHES:
+                    yield from self._score([f.result() for f in pending.popleft()], heat)
+            while pending:
+                yield from self._score([f.result() for f in pending.popleft()], heat)
+
+    def predict_paths(
+        self,
+        paths: Iterable[str | PathLike[str]],
+        *,
+        batch_size: int = 32,
+        heatmap_dir: str | PathLike[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rows (as dicts with :func:`output_columns` keys) for a list of image paths."""
+        items = [
+            InputItem(str(p), Path(p), None if Path(p).exists() else "file does not exist")
+            for p in paths
+        ]
+        return list(self.iter_rows(items, batch_size=batch_size, heatmap_dir=heatmap_dir))
+
+    def _score(self, loaded: list[_Loaded], heat: Path | None) -> Iterator[dict[str, Any]]:
+        good = [x for x in loaded if x.error is None and x.array is not None]
+        results: dict[int, dict[str, Any]] = {}
+        if good:
+            batch = np.stack([x.array for x in good]).astype(np.float32, copy=False)
+            try:
+                out = self.infer(batch, with_cam=heat is not None)
+            except Exception as exc:  # onnxruntime's pybind errors share no useful base class
+                for x in good:
+                    x.error = f"inference failed: {exc}"
+            else:
+                results = self._rows_from_outputs(good, out, heat)
+        for x in loaded:
+            yield results.get(x.index) or self._error_row(x)
+
+    def _rows_from_outputs(
+        self, good: list[_Loaded], out: dict[str, np.ndarray], heat: Path | None
+    ) -> dict[int, dict[str, Any]]:
+        meta = self.metadata
+        probs, logits = out["probabilities"], out["logits"]
+        mal = malignant_probability(probs, meta.classes, meta.malignant)
+        energy = energy_score(logits)
+        top = probs.argmax(axis=1)
+        rows: dict[int, dict[str, Any]] = {}
+        for j, x in enumerate(good):
+            row = self._blank(x)
+            row["status"] = "ok"
+            row["predicted_class"] = meta.classes[int(top[j])]
+            for k, c in enumerate(meta.classes):
+                row[f"p_{c}"] = float(probs[j, k])
+            row["malignant_probability"] = float(mal[j]) if meta.malignant else ""
+            if self.malignant_threshold is not None and meta.malignant:
+                row["malignant_flag"] = int(mal[j] >= self.malignant_threshold)
+            row["quality_flags"] = ";".join(x.flags)
+            row["ood_score"] = float(energy[j])
+            if self.ood_threshold is not None:
+                row["ood_flag"] = int(energy[j] > self.ood_threshold)
+            if heat is not None and x.image is not None:
+                name = f"{x.index:06d}_{_safe_stem(x.item.input)}.png"
+                cam = out["cam"][j, int(top[j])]
+                row["heatmap"] = str(write_heatmap(x.image, cam, meta.preprocessing, heat / name))
+                x.image = None
+            rows[x.index] = row
+        return rows
+
+    def _blank(self, x: _Loaded) -> dict[str, Any]:
+        row: dict[str, Any] = dict.fromkeys(self.columns, "")
+        row["input"] = x.item.input
+        row["file"] = "" if x.item.file is None else str(x.item.file)
+        return row
+
+    def _error_row(self, x: _Loaded) -> dict[str, Any]:
+        row = self._blank(x)
+        row["status"] = "error"
+        row["error"] = x.error or "unknown error"
+        row["quality_flags"] = ";".join(x.flags)
+        return row
+
+
+def _chunks(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    chunk: list[Any] = []
+    for x in it:
+        chunk.append(x)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _flip_views(batch: np.ndarray) -> list[tuple[np.ndarray, tuple[int, ...] | None]]:
+    """Identity, horizontal, vertical and both flips of an NCHW batch (as in training TTA)."""
+    return [
+        (batch, None),
+        (batch[..., ::-1], (-1,)),
+        (batch[..., ::-1, :], (-2,)),
+        (batch[..., ::-1, ::-1], (-2, -1)),
+    ]
+
+
+def _unflip(cam: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    return np.flip(cam, axis=axes)
+
+
+def _safe_stem(text: str) -> str:
+    stem = Path(text).stem or "input"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in stem)[:80]
