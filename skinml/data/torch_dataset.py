@@ -136,3 +136,32 @@ def class_weights(targets: np.ndarray, n_classes: int, power: float = 1.0) -> np
     counts[counts == 0] = np.inf
     w = (len(targets) / (n_classes * counts)) ** power
     return w / w[np.isfinite(w)].mean()
+
+
+def make_loader(
+    dataset: Any,
+    batch_size: int,
+    *,
+    sampler: Any | None = None,
+    shuffle: bool = False,
+    num_workers: int = 0,
+    seed: int = 0,
+    pin_memory: bool = False,
+):
+    """A ``DataLoader`` whose randomness (order, worker augmentation seeds) derives from ``seed``.
+
+    Used by the trainer for every epoch, so that an epoch can be replayed exactly on resume.
+    """
+    import torch
+    from torch.utils.data import DataLoader
+
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        shuffle=shuffle if sampler is None else False,
+        num_workers=num_workers,
+        pin_memory=pin_memory,
+        generator=torch.Generator().manual_seed(seed),
+        worker_init_fn=worker_init if num_workers else None,
+    )

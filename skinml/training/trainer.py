@@ -187,8 +187,9 @@ class Trainer:
             extra_state: stored in every checkpoint (e.g. the MLflow run id).
         """
         import torch
-        from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
+
+        from skinml.data.torch_dataset import make_loader
 
         env = env or DistEnv()
         if self.threads:
@@ -251,15 +252,13 @@ class Trainer:
             sampler.set_epoch(epoch)
             if hasattr(train_dataset, "reseed"):
                 train_dataset.reseed(es + 7 * env.rank)
-            loader = DataLoader(
+            loader = make_loader(
                 train_dataset,
-                batch_size=self.batch_size,
+                self.batch_size,
                 sampler=sampler,
                 num_workers=self.num_workers,
+                seed=es + env.rank,
                 pin_memory=self._cuda,
-                drop_last=False,
-                generator=torch.Generator().manual_seed(es + env.rank),
-                worker_init_fn=_worker_init if self.num_workers else None,
             )
             net.train()
             total_loss, seen = 0.0, 0
@@ -341,9 +340,3 @@ class Trainer:
             history=history,
             stopped_early=stopped_early,
         )
-
-
-def _worker_init(worker_id: int) -> None:
-    from skinml.data.torch_dataset import worker_init
-
-    worker_init(worker_id)
