@@ -20,6 +20,7 @@ examples:
   skinml-predict model.onnx clinic_photos/ -o predictions.csv --heatmaps heatmaps/
   skinml-predict model.onnx worklist.csv -o predictions.csv --tta --threads 2
   skinml-predict psoriasis_risk.onnx patients.csv -o risk.csv     (tabular risk model)
+  skinml-predict psoriasis_risk.onnx genotypes.vcf.gz --survey survey.csv -o risk.csv
 
 INPUT is an image, a folder (searched recursively for image files) or a CSV
 with an 'image' (or 'path') column; relative paths are relative to the CSV.
@@ -60,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--heatmaps", type=Path, default=None, metavar="DIR", help="write heatmap PNGs here"
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument(
+        "--survey",
+        type=Path,
+        default=None,
+        help="risk models only: survey CSV to join with a VCF INPUT on sample_id",
+    )
     return p
 
 
@@ -143,6 +150,7 @@ def _run_tabular(args: argparse.Namespace, metadata, session) -> int:
         batch_size=args.batch_size,
         threads=args.threads,
         progress=not args.no_progress,
+        survey=args.survey,
     )
     print(f"wrote risk predictions to {out or args.output}")
     return 0
