@@ -214,3 +214,31 @@ def test_simulate_mode_writes_labelled_files(tmp_path: Path):
         truth["true_risk_simulated"].between(0, 1).all()
         and abs(truth["true_risk_simulated"].mean() - 0.05) < 0.005
     )
+
+
+def test_predict_cli_scores_vcf_with_survey(logistic_run, tmp_path: Path):
+    import subprocess
+    import sys
+
+    run, _, _ = logistic_run
+    cohort = run / "simulated_cohort"
+    out = tmp_path / "risk_cli.csv"
+    exe = Path(sys.executable).parent / "skinml-predict"
+    proc = subprocess.run(
+        [
+            exe,
+            run / "risk_model.onnx",
+            cohort / "simulated_genotypes.vcf.gz",
+            "--survey",
+            cohort / "simulated_survey.csv",
+            "-o",
+            out,
+            "--no-progress",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = pd.read_csv(out)
+    assert len(got) == 3000 and (got.status == "ok").all()
