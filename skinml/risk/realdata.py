@@ -23,55 +23,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from skinml.datasets import UCI_FEATURES
 from skinml.errors import DataError
 from skinml.risk import schema
 from skinml.risk.dataset import RiskDataset
 
-UCI_COLUMNS = [
-    "erythema",
-    "scaling",
-    "definite_borders",
-    "itching",
-    "koebner_phenomenon",
-    "polygonal_papules",
-    "follicular_papules",
-    "oral_mucosal_involvement",
-    "knee_and_elbow_involvement",
-    "scalp_involvement",
-    "family_history",
-    "melanin_incontinence",
-    "eosinophils_in_the_infiltrate",
-    "PNL_infiltrate",
-    "fibrosis_of_the_papillary_dermis",
-    "exocytosis",
-    "acanthosis",
-    "hyperkeratosis",
-    "parakeratosis",
-    "clubbing_of_the_rete_ridges",
-    "elongation_of_the_rete_ridges",
-    "thinning_of_the_suprapapillary_epidermis",
-    "spongiform_pustule",
-    "munro_microabcess",
-    "focal_hypergranulosis",
-    "disappearance_of_the_granular_layer",
-    "vacuolisation_and_damage_of_basal_layer",
-    "spongiosis",
-    "saw_tooth_appearance_of_retes",
-    "follicular_horn_plug",
-    "perifollicular_parakeratosis",
-    "inflammatory_monoluclear_infiltrate",
-    "band_like_infiltrate",
-    "age",
-    "class",
-]
-UCI_CLASSES = {
-    1: "psoriasis",
-    2: "seborrheic_dermatitis",
-    3: "lichen_planus",
-    4: "pityriasis_rosea",
-    5: "chronic_dermatitis",
-    6: "pityriasis_rubra_pilaris",
-}
+# One definition of the UCI columns lives with the embedded dataset.
+UCI_COLUMNS = [*UCI_FEATURES, "class"]
 PAD_BINARY = [
     "smoke",
     "drink",
