@@ -55,8 +55,11 @@ def lesion_manifest(tmp_path) -> Path:
 
 
 def train_overrides(manifest: Path, tmp_path: Path, *extra: str) -> list[str]:
-    """Overrides that shrink the real config to a seconds-long CPU run in tmp_path."""
-    return [
+    """Overrides that shrink the real config to a seconds-long CPU run in tmp_path.
+
+    ``extra`` overrides replace base ones with the same key (Hydra refuses duplicates).
+    """
+    base = [
         "data=manifest",
         f"data.source.path={manifest}",
         "data.classes=[mel,nv]",
@@ -74,8 +77,10 @@ def train_overrides(manifest: Path, tmp_path: Path, *extra: str) -> list[str]:
         "evaluation.subgroup_min_n=5",
         f"tracking.tracking_uri=sqlite:///{tmp_path}/mlflow.db",
         f"output_root={tmp_path}/outputs",
-        *extra,
     ]
+    merged = {o.split("=", 1)[0]: o for o in base}
+    merged.update({o.split("=", 1)[0]: o for o in extra})
+    return list(merged.values())
 
 
 def compose_train_config(overrides: list[str]):
@@ -98,3 +103,9 @@ def train_config():
 @pytest.fixture(scope="session")
 def lesion_dataset_factory():
     return make_lesion_dataset
+
+
+@pytest.fixture(scope="session")
+def shrunk_overrides():
+    """``shrunk_overrides(manifest, tmp, *extra)`` -> the override list (for subprocess runs)."""
+    return train_overrides

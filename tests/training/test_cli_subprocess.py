@@ -20,38 +20,28 @@ pytestmark = pytest.mark.slow
 BIN = Path(sys.executable).parent
 
 
-def _overrides(manifest: Path, tmp: Path, run_dir: Path) -> list[str]:
-    return [
-        "data=manifest",
-        f"data.source.path={manifest}",
-        "data.classes=[mel,nv]",
-        "data.malignant=[mel]",
-        "data.image_size=32",
-        "data.split.val_fraction=0.25",
-        "data.split.test_fraction=0.25",
-        "model=small_cnn",
-        "trainer.max_epochs=3",
+def _overrides(shrunk, manifest: Path, tmp: Path, run_dir: Path) -> list[str]:
+    extra = (
         "trainer.batch_size=8",
-        "trainer.progress=false",
-        "trainer.threads=1",
-        "evaluation.n_bootstrap=50",
         "evaluation.gradcam_images=0",
         "export.enabled=false",
         "tracking.log_model=false",
-        f"tracking.tracking_uri=sqlite:///{tmp}/mlflow.db",
         f"hydra.run.dir={run_dir}",
-    ]
+    )
+    return shrunk(manifest, tmp, *extra)
 
 
 def _env() -> dict[str, str]:
     return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def test_kill9_mid_run_then_resume_reaches_the_same_metrics(tmp_path, lesion_dataset_factory):
+def test_kill9_mid_run_then_resume_reaches_the_same_metrics(
+    tmp_path, lesion_dataset_factory, shrunk_overrides
+):
     manifest = lesion_dataset_factory(tmp_path / "data", n_per_class=60)
     ref_dir, cut_dir = tmp_path / "reference", tmp_path / "interrupted"
     subprocess.run(
-        [BIN / "skinml-train", *_overrides(manifest, tmp_path, ref_dir)],
+        [BIN / "skinml-train", *_overrides(shrunk_overrides, manifest, tmp_path, ref_dir)],
         check=True,
         env=_env(),
         capture_output=True,
@@ -59,7 +49,7 @@ def test_kill9_mid_run_then_resume_reaches_the_same_metrics(tmp_path, lesion_dat
     )
     reference = json.loads((ref_dir / "metrics.json").read_text())
 
-    cmd = [str(BIN / "skinml-train"), *_overrides(manifest, tmp_path, cut_dir)]
+    cmd = [str(BIN / "skinml-train"), *_overrides(shrunk_overrides, manifest, tmp_path, cut_dir)]
     proc = subprocess.Popen(
         cmd,
         env=_env(),
@@ -91,7 +81,7 @@ def test_kill9_mid_run_then_resume_reaches_the_same_metrics(tmp_path, lesion_dat
 
 
 @pytest.mark.skipif(shutil.which("torchrun", path=str(BIN)) is None, reason="torchrun not found")
-def test_ddp_two_cpu_processes_with_gloo(tmp_path, lesion_dataset_factory):
+def test_ddp_two_cpu_processes_with_gloo(tmp_path, lesion_dataset_factory, shrunk_overrides):
     manifest = lesion_dataset_factory(tmp_path / "data", n_per_class=30)
     run_dir = tmp_path / "ddp"
     proc = subprocess.run(
@@ -102,7 +92,7 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path, lesion_dataset_factory):
             "2",
             "-m",
             "skinml.cli.train",
-            *_overrides(manifest, tmp_path, run_dir),
+            *_overrides(shrunk_overrides, manifest, tmp_path, run_dir),
             "trainer.device=cpu",
             "trainer.max_epochs=2",
         ],

@@ -20,30 +20,12 @@ def _run(cfg, run_dir):
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, lesion_dataset_factory):
+def trained(tmp_path_factory, lesion_dataset_factory, shrunk_overrides):
     from hydra import compose, initialize_config_module
 
     tmp = tmp_path_factory.mktemp("train")
     manifest = lesion_dataset_factory(tmp / "data", n_per_class=32)
-    overrides = [
-        "data=manifest",
-        f"data.source.path={manifest}",
-        "data.classes=[mel,nv]",
-        "data.malignant=[mel]",
-        "data.image_size=32",
-        "data.split.val_fraction=0.25",
-        "data.split.test_fraction=0.25",
-        "model=small_cnn",
-        "trainer.max_epochs=4",
-        "trainer.batch_size=16",
-        "trainer.progress=false",
-        "trainer.threads=1",
-        "evaluation.n_bootstrap=50",
-        "evaluation.gradcam_images=2",
-        "evaluation.subgroup_min_n=5",
-        f"tracking.tracking_uri=sqlite:///{tmp}/mlflow.db",
-        f"output_root={tmp}/outputs",
-    ]
+    overrides = shrunk_overrides(manifest, tmp, "trainer.max_epochs=4")
     with initialize_config_module(config_module="skinml.configs", version_base="1.3"):
         cfg = compose(config_name="train", overrides=overrides)
     return _run(cfg, tmp / "run"), tmp
