@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.qc import agreement, cusum, mix, shift
-from skinml.qc.flags import combine_flags, cusum_flags, funnel_flags, shift_flags
-from skinml.qc.funnel import FunnelResult, OverdispersionMethod, funnel_table
-from skinml.qc.records import DEFAULT_MALIGNANT, SCOPE_TIME, Records, malignant_mask
+from skinml.qc import analyses, shift
+from skinml.qc.flags import combine_flags, funnel_flags
+from skinml.qc.funnel import FunnelResult, OverdispersionMethod
+from skinml.qc.records import DEFAULT_MALIGNANT, Records, malignant_mask
 
 
 @dataclass
@@ -55,29 +55,6 @@ class QcResult:
     out_dir: Path | None = None
 
 
-def _binomial(
-    res: QcResult,
-    analysis: str,
-    units: pd.Index | np.ndarray,
-    events: Sequence,
-    volume: Sequence,
-    indicator: str,
-    opts: QcOptions,
-    unit_type: str = "hospital",
-) -> FunnelResult:
-    f = funnel_table(
-        units,
-        events,
-        volume,
-        indicator=indicator,
-        kind="binomial",
-        overdispersion=opts.overdispersion,
-    )
-    f.table.insert(0, "unit_type", unit_type)
-    res.funnels.append((analysis, f))
-    return f
-
-
 def analyse_records(records: Records, opts: QcOptions | None = None) -> QcResult:
     """Compute all applicable analyses on validated records (no files written)."""
     opts = opts or QcOptions()
@@ -92,250 +69,22 @@ def analyse_records(records: Records, opts: QcOptions | None = None) -> QcResult
         res.notes.append(f"AI predictions joined from {opts.predictions}.")
 
     frame = _as_categories(frame)
-    mal = malignant_mask(frame["diagnosis"], opts.malignant).astype(bool)
-    frame["_malignant"] = mal
+    frame["_malignant"] = malignant_mask(frame["diagnosis"], opts.malignant).astype(bool)
     volumes = frame.groupby("hospital", sort=True).size()
     hosp = pd.DataFrame({"hospital": volumes.index, "cases": volumes.to_numpy()})
     for h in records.hospitals_without_records:
         hosp = pd.concat([hosp, pd.DataFrame({"hospital": [h], "cases": [0]})], ignore_index=True)
     res.tables["hospitals"] = hosp.sort_values("hospital").reset_index(drop=True)
 
-    # Diagnosis mix, crude.
-    counts = mix.contingency(frame)
-    cells, tests, overall = mix.diagnosis_mix(counts)
-    res.tables["mix_crude"] = cells
-    res.tables["mix_tests"] = tests
-    res.summary["mix_overall_crude"] = overall
-    mal_counts = frame.groupby("hospital", sort=True)["_malignant"].sum()
-    _binomial(
-        res,
-        "diagnosis mix",
-        volumes.index,
-        mal_counts,
-        volumes,
-        "malignant diagnosis rate (crude)",
-        opts,
-    )
-    if opts.per_diagnosis:
-        for dx in counts.columns:
-            _binomial(
-                res,
-                "diagnosis mix",
-                counts.index,
-                counts[dx],
-                counts.sum(axis=1),
-                f"share diagnosed {dx} (crude)",
-                opts,
-            )
-
-    # Case-mix adjustment (indirect standardisation).
-    covs = [c for c in records.covariates if frame[c].notna().any()]
-    if covs:
-        expected = mix.casemix_expected(frame, covs)
-        adj_cells, adj_tests = mix.adjusted_mix(frame, expected)
-        res.tables["mix_adjusted"] = adj_cells
-        res.tables["mix_tests"] = tests.merge(
-            adj_tests.drop(columns=["n"]), on="hospital", how="left"
-        )
-        mal_cols = [c for c in expected.columns if c.lower() in {m.lower() for m in opts.malignant}]
-        frame["_p_malignant"] = expected[mal_cols].sum(axis=1) if mal_cols else 0.0
-        exp_mal = frame.groupby("hospital", sort=True)["_p_malignant"].sum()
-        f = funnel_table(
-            exp_mal.index,
-            mal_counts.loc[exp_mal.index],
-            exp_mal.to_numpy(),
-            indicator=f"malignant diagnoses, observed/expected given {', '.join(covs)}",
-            kind="poisson",
-            target=1.0,
-            overdispersion=opts.overdispersion,
-            volume_label="expected malignant diagnoses",
-        )
-        f.table.insert(0, "unit_type", "hospital")
-        res.funnels.append(("diagnosis mix (case-mix adjusted)", f))
-        if opts.per_diagnosis:
-            for dx, sub in adj_cells.groupby("diagnosis", sort=True):
-                f = funnel_table(
-                    sub["hospital"],
-                    sub["observed"],
-                    sub["expected"],
-                    indicator=f"diagnosed {dx}, observed/expected given case mix",
-                    kind="poisson",
-                    target=1.0,
-                    overdispersion=opts.overdispersion,
-                    volume_label="expected cases",
-                )
-                f.table.insert(0, "unit_type", "hospital")
-                res.funnels.append(("diagnosis mix (case-mix adjusted)", f))
-        crude_v, adj_chi = overall["cramers_v"], float(adj_tests["pearson_chi2_adjusted"].sum())
-        res.summary["mix_adjusted"] = {
-            "covariates": covs,
-            "pearson_chi2_adjusted_total": adj_chi,
-            "pearson_chi2_crude_total": overall["chi2"],
-            "cramers_v_crude": crude_v,
-        }
-
-    # Agreement with the expert reference and with the AI.
-    for ref, label in (("reference", "expert reference"), ("ai", "AI")):
-        if not frame[ref].notna().any():
-            continue
-        summ, per_dx = agreement.hospital_agreement(
-            frame, ref, malignant=opts.malignant, n_bootstrap=opts.n_bootstrap, seed=opts.seed
-        )
-        res.tables[f"agreement_{ref}"] = summ
-        res.tables[f"agreement_{ref}_per_diagnosis"] = per_dx
-        analysis = f"agreement with {label}"
-        if ref == "ai":
-            _binomial(
-                res,
-                analysis,
-                summ["hospital"],
-                (summ["n"] * (1 - summ["agreement"])).round(),
-                summ["n"],
-                "AI–clinician discordance",
-                opts,
-            )
-        else:
-            _binomial(
-                res,
-                analysis,
-                summ["hospital"],
-                (summ["agreement"] * summ["n"]).round(),
-                summ["n"],
-                f"agreement with {label}",
-                opts,
-            )
-        _binomial(
-            res,
-            analysis,
-            summ["hospital"],
-            (summ["malignant_sensitivity"].fillna(0) * summ["reference_malignant"]).round(),
-            summ["reference_malignant"],
-            f"malignancy sensitivity vs {label}",
-            opts,
-        )
-        if opts.per_diagnosis:
-            for dx, sub in per_dx.groupby("diagnosis", sort=True):
-                _binomial(
-                    res,
-                    analysis,
-                    sub["hospital"],
-                    sub["called_k_when_ref_k"],
-                    sub["ref_k"],
-                    f"called {dx} when {label} says {dx} (sensitivity)",
-                    opts,
-                )
-                _binomial(
-                    res,
-                    analysis,
-                    sub["hospital"],
-                    sub["called_k_when_ref_not_k"],
-                    sub["ref_not_k"],
-                    f"called {dx} when {label} says otherwise (over-call)",
-                    opts,
-                )
-        if frame["device"].notna().any() and ref == "ai":
-            d = frame[frame["device"].notna() & frame["ai"].notna()]
-            g = d.assign(dis=(d["diagnosis"] != d["ai"])).groupby("device", sort=True)["dis"]
-            _binomial(
-                res,
-                "device",
-                g.sum().index,
-                g.sum(),
-                g.size(),
-                "AI–clinician discordance by device",
-                opts,
-                unit_type="device",
-            )
-
-    if frame["device"].notna().any():
-        d = frame[frame["device"].notna()].groupby("device", sort=True)["_malignant"]
-        _binomial(
-            res,
-            "device",
-            d.sum().index,
-            d.sum(),
-            d.size(),
-            "malignant diagnosis rate by device",
-            opts,
-            unit_type="device",
-        )
-
-    # Shared cases across hospitals.
-    key = "case" if frame["case"].notna().any() else "image"
-    if frame[key].notna().any() and frame.groupby(key)["hospital"].nunique().max() >= 2:
-        overall_alpha, per_h = agreement.shared_case_alpha(frame, case=key, seed=opts.seed)
-        if overall_alpha:
-            res.summary["shared_case_alpha"] = overall_alpha
-            res.tables["shared_case_agreement"] = per_h
-
-    # Model behaviour (confidence, OOD) per hospital / device.
-    if "confidence" in frame and frame["confidence"].notna().any():
-        for grp in ("hospital", "device"):
-            if frame[grp].notna().any():
-                mb = shift.model_behaviour(frame, grp)
-                res.tables[f"model_behaviour_{grp}"] = mb
-                if "ood_count" in mb:
-                    _binomial(
-                        res,
-                        "model behaviour",
-                        mb[grp],
-                        mb["ood_count"],
-                        mb["n"],
-                        f"out-of-distribution rate by {grp}",
-                        opts,
-                        unit_type=grp,
-                    )
-
-    # Image statistics.
-    shift_parts = []
-    if opts.image_root is not None and frame["image"].notna().any():
-        img_stats, unreadable = shift.collect_image_stats(
-            frame, opts.image_root, progress=opts.progress
-        )
-        extra_excluded.append(unreadable)
-        res.tables["image_stats"] = img_stats
-        for grp in ("hospital", "device"):
-            if not img_stats.empty and img_stats[grp].notna().any():
-                diffs = shift.standardized_differences(img_stats, grp)
-                res.tables[f"image_shift_{grp}"] = diffs
-                shift_parts.append(shift_flags(diffs, unit_type=grp))
-
-    # Change over time.
-    cusum_parts = []
-    if frame["date"].notna().any():
-        summaries, paths = [], []
-        ors = (opts.cusum_odds_ratio, 1.0 / opts.cusum_odds_ratio)
-        p_exp = frame.get("_p_malignant")
-        label = "malignant diagnosis rate" + (" (risk-adjusted)" if p_exp is not None else "")
-        s, p = cusum.monthly_cusum(
-            frame,
-            frame["_malignant"],
-            p_exp,
-            indicator=label,
-            odds_ratios=ors,
-            false_alarm=opts.cusum_false_alarm,
-            seed=opts.seed,
-        )
-        summaries.append(s)
-        paths.append(p)
-        if frame["ai"].notna().any():
-            dis = (frame["diagnosis"] != frame["ai"]).where(frame["ai"].notna())
-            s, p = cusum.monthly_cusum(
-                frame,
-                dis,
-                None,
-                indicator="AI–clinician discordance",
-                odds_ratios=(opts.cusum_odds_ratio,),
-                false_alarm=opts.cusum_false_alarm,
-                seed=opts.seed,
-            )
-            summaries.append(s)
-            paths.append(p)
-        res.tables["cusum_summary"] = pd.concat(summaries, ignore_index=True)
-        res.tables["cusum_monthly"] = pd.concat(paths, ignore_index=True)
-        cusum_parts.append(cusum_flags(res.tables["cusum_summary"]))
-    elif res.excluded["excluded_from"].eq(SCOPE_TIME).any():
-        res.notes.append("No date could be parsed, so there is no change-over-time analysis.")
+    mal_counts = analyses.diagnosis_mix(frame, volumes, res, opts)
+    covs = analyses.casemix_adjusted_mix(frame, records, mal_counts, res, opts)
+    analyses.agreement_with_references(frame, res, opts)
+    analyses.device_rates(frame, res, opts)
+    analyses.shared_case_agreement(frame, res, opts)
+    analyses.model_behaviour(frame, res, opts)
+    shift_parts, unreadable = analyses.image_shift(frame, res, opts)
+    extra_excluded.extend(unreadable)
+    cusum_parts = analyses.change_over_time(frame, res, opts)
 
     res.excluded = pd.concat(
         [res.excluded, *[e for e in extra_excluded if not e.empty]], ignore_index=True

@@ -95,3 +95,92 @@ class ModelBundle:
             metadata=ModelMetadata.from_json(raw["metadata_json"], source=str(path)),
             split_manifest=raw["split_manifest"],
         )
+
+
+def bundle_from_run(
+    cfg: Any,
+    model: Any,
+    prep: Any,
+    data: Any,
+    evaluation: dict[str, Any],
+    run_id: str | None,
+    version: str,
+    commit: str | None,
+    packages: dict[str, str],
+    created: str,
+    resolved: dict[str, Any],
+) -> ModelBundle:
+    """The bundle of a finished run: weights plus the metadata document training knows."""
+    from skinml.modelfile.metadata import (
+        Calibration,
+        MetricWithCI,
+        ModelMetadata,
+        OperatingThreshold,
+        Provenance,
+    )
+
+    metrics = {}
+    for split in ("val", "test"):
+        for name, ci in evaluation[split].headline.items():
+            metrics[f"{split}_{name}"] = MetricWithCI(
+                value=float(ci.value),
+                ci_low=_finite_or_none(ci.ci_low),
+                ci_high=_finite_or_none(ci.ci_high),
+                split=split,
+                n=int(ci.n),
+                n_bootstrap=int(ci.n_bootstrap),
+                seed=int(ci.seed),
+            )
+    thresholds = ()
+    picker = evaluation["threshold"]
+    if picker is not None:
+        thresholds = (
+            OperatingThreshold(
+                name="malignant",
+                threshold=float(picker.threshold_),
+                rule=picker.rule_,
+                chosen_on="validation",
+                validation_sensitivity=float(picker.sensitivity_),
+                validation_specificity=float(picker.specificity_),
+            ),
+        )
+    meta = ModelMetadata(
+        task="image_classification",
+        classes=tuple(data.classes),
+        malignant=tuple(data.malignant),
+        provenance=Provenance(
+            skinml_version=version,
+            created_utc=created,
+            git_commit=commit,
+            data_fingerprint=data.fingerprint,
+            dataset=data.manifest.name,
+            mlflow_run_id=run_id,
+            training_config=resolved,
+            package_versions=packages,
+        ),
+        inputs={},
+        outputs={},
+        preprocessing=prep,
+        calibration=Calibration(
+            method="temperature",
+            temperature=float(evaluation["scaler"].temperature_),
+            fitted_on="validation",
+            ece_before=evaluation["ece_before"],
+            ece_after=evaluation["ece_after"],
+        ),
+        thresholds=thresholds,
+        metrics=metrics,
+        intended_use=str(cfg.export.intended_use),
+        limitations=str(cfg.export.limitations),
+    )
+    return ModelBundle(
+        architecture=str(cfg.model.name),
+        model_kwargs={"num_classes": len(data.classes), "drop_rate": float(cfg.model.drop_rate)},
+        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
+        metadata=meta,
+        split_manifest=str(data.split_manifest_path.resolve()),
+    )
+
+
+def _finite_or_none(x: float | None) -> float | None:
+    return None if x is None or x != x else float(x)

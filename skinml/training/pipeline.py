@@ -9,9 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from skinml.training.bundle import BUNDLE_FILE, ModelBundle
+from skinml.training.bundle import BUNDLE_FILE, ModelBundle, bundle_from_run
+from skinml.training.run_evaluation import (
+    evaluate_and_log,
+    log_dataset_card,
+    log_gradcam,
+    validation_metrics,
+)
 
 
 @dataclass
@@ -25,37 +29,6 @@ class RunOutcome:
     tracking_uri: str | None
     onnx_path: Path | None = None
     plots_dir: Path | None = None
-
-
-def _softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = z - z.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def _validation_metrics(classes: list[str]):
-    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
-
-    def validate(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
-        probs = _softmax(logits)
-        pred = probs.argmax(1)
-        out = {
-            "val_accuracy": float(accuracy_score(targets, pred)),
-            "val_balanced_accuracy": float(balanced_accuracy_score(targets, pred)),
-        }
-        present = np.unique(targets)
-        if len(present) > 1:
-            try:
-                if len(classes) == 2:
-                    out["val_macro_auc"] = float(roc_auc_score(targets, probs[:, 1]))
-                elif len(present) == len(classes):
-                    out["val_macro_auc"] = float(roc_auc_score(targets, probs, multi_class="ovr"))
-            except ValueError:
-                pass
-        return out
-
-    return validate
 
 
 def _resume_checkpoint(resume: str | None, run_dir: Path) -> Path | None:
@@ -158,7 +131,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 sample_weights=sample_weights,
                 resume_from=resume_path,
                 env=env,
-                validate=_validation_metrics(data.classes),
+                validate=validation_metrics(data.classes),
                 on_epoch_end=on_epoch_end,
                 extra_state={"mlflow_run_id": run_id},
             )
@@ -175,7 +148,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 trk.log_params(resolved)
             else:  # MLflow params are immutable; the resumed run keeps the original ones
                 trk.set_tags({"resumed_from": str(resume_path)})
-            record = trk.log_provenance(resolved_yaml)
+            trk.log_provenance(resolved_yaml)
             trk.set_tags(
                 {
                     "dataset": data.manifest.name,
@@ -184,21 +157,20 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 }
             )
             trk.log_artifact(data.split_manifest_path, "data")
-            _log_dataset_card(trk, data, run_dir)
+            log_dataset_card(trk, data, run_dir)
             result = fit(
                 on_epoch_end=lambda epoch, m: trk.log_metrics(m, step=epoch), run_id=trk.run_id
             )
             model.load_state_dict(result.best_state_dict)
             model.to("cpu").eval()
             trainer.device = "cpu" if not trainer.device.startswith("cuda") else trainer.device
-            evaluation = _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir)
-            bundle = _make_bundle(
+            evaluation = evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir)
+            bundle = bundle_from_run(
                 cfg,
                 model,
                 prep,
                 data,
                 evaluation,
-                record,
                 trk.run_id,
                 __version__,
                 git_commit(),
@@ -215,7 +187,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             if cfg.export.enabled:
                 onnx_path = _export(bundle, cfg, run_dir, trk)
             if cfg.evaluation.gradcam_images:
-                _log_gradcam(trk, model, test_ds, data, cfg.evaluation.gradcam_images, run_dir)
+                log_gradcam(trk, model, test_ds, data, cfg.evaluation.gradcam_images, run_dir)
             summary = {
                 "best_epoch": result.best_epoch,
                 "stopped_early": result.stopped_early,
@@ -236,218 +208,6 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
         return outcome
     finally:
         shutdown_distributed()
-
-
-def _log_dataset_card(trk: Any, data: Any, run_dir: Path) -> None:
-    """The data card of exactly what this run trained on (split counts, fingerprint, licence)."""
-    from skinml.data.card import DatasetInfo, build_card
-    from skinml.data.registry import get_dataset_info, list_datasets
-
-    name = data.manifest.name
-    info = (
-        get_dataset_info(name)
-        if name in list_datasets()
-        else DatasetInfo(name=name, title=name, malignant=tuple(data.malignant))
-    )
-    card = build_card(data.manifest, info, fingerprint=data.fingerprint)
-    path = run_dir / "dataset_card.md"
-    path.write_text(card.to_markdown(), encoding="utf-8")
-    trk.log_artifact(path, "data")
-    trk.log_dict(card.to_dict(), "data/dataset_card.json")
-
-
-def _evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: Path) -> dict:
-    """Calibrate and choose thresholds on validation; evaluate on test with CIs; plot."""
-    import pandas as pd
-
-    from skinml.evaluation import (
-        MalignancyThreshold,
-        TemperatureScaler,
-        age_band,
-        evaluate,
-        expected_calibration_error,
-        malignant_probability,
-        plot_confusion_matrix,
-        plot_reliability,
-        plot_roc_curves,
-        plot_subgroups,
-        subgroup_table,
-    )
-
-    ev = cfg.evaluation
-    val_logits, y_val = trainer.predict_logits(model, val_ds)
-    test_logits, y_test = trainer.predict_logits(model, test_ds)
-    scaler = TemperatureScaler().fit(val_logits, y_val)
-    p_val, p_test = scaler.predict_proba(val_logits), scaler.predict_proba(test_logits)
-    p_test_raw = _softmax(test_logits)
-    threshold = None
-    if data.malignant:
-        picker = MalignancyThreshold(target_sensitivity=ev.target_sensitivity).fit(
-            malignant_probability(p_val, data.classes, data.malignant),
-            np.isin(np.array(data.classes)[y_val], data.malignant),
-        )
-        threshold = picker
-    test_frame = data.manifest.split("test").frame.copy()
-    groups = test_frame["patient_id"].to_numpy()
-    kw = {"n_bootstrap": ev.n_bootstrap, "seed": cfg.seed}
-    thr = threshold  # the fitted picker: evaluations record the rule that chose it
-    val_eval = evaluate(
-        y_val,
-        p_val,
-        data.classes,
-        data.malignant,
-        threshold=thr,
-        split="val",
-        groups=data.manifest.split("val").frame["patient_id"].to_numpy(),
-        **kw,
-    )
-    test_eval = evaluate(
-        y_test,
-        p_test,
-        data.classes,
-        data.malignant,
-        threshold=thr,
-        split="test",
-        groups=groups,
-        probs_before_calibration=p_test_raw,
-        **kw,
-    )
-    flat = {**val_eval.flat_metrics("val_"), **test_eval.flat_metrics("test_")}
-    flat["temperature"] = float(scaler.temperature_)
-    flat["test_ece_before_calibration"] = float(expected_calibration_error(y_test, p_test_raw))
-    flat["test_ece_after_calibration"] = float(expected_calibration_error(y_test, p_test))
-    if threshold is not None:
-        flat["malignant_threshold"] = float(threshold.threshold_)
-    trk.log_metrics(flat)
-
-    plots = run_dir / "plots"
-    plots.mkdir(exist_ok=True)
-    figures = {
-        "confusion_matrix_test.png": plot_confusion_matrix(test_eval.confusion, data.classes),
-        "roc_test.png": plot_roc_curves(y_test, p_test, data.classes),
-        "reliability_test.png": plot_reliability(y_test, p_test_raw, p_test),
-    }
-    if "age" in test_frame.columns:
-        test_frame["age_band"] = age_band(test_frame["age"])
-    cols = [c for c in ev.subgroup_columns if c in test_frame.columns]
-    subgroups = subgroup_table(
-        y_test,
-        p_test,
-        data.classes,
-        data.malignant,
-        test_frame,
-        columns=tuple(cols),
-        min_n=ev.subgroup_min_n,
-        threshold=thr,
-        **kw,
-    )
-    subgroups.to_csv(run_dir / "subgroups_test.csv", index=False)
-    trk.log_artifact(run_dir / "subgroups_test.csv", "evaluation")
-    if len(subgroups):
-        figures["subgroups_test.png"] = plot_subgroups(subgroups)
-    for name, fig in figures.items():
-        fig.savefig(plots / name, dpi=120, bbox_inches="tight")
-        trk.log_figure(fig, f"plots/{name}")
-    pd.DataFrame(test_eval.confusion, index=data.classes, columns=data.classes).to_csv(
-        run_dir / "confusion_matrix_test.csv"
-    )
-    test_eval.per_class.to_csv(run_dir / "per_class_test.csv", index=False)
-    for name in ("confusion_matrix_test.csv", "per_class_test.csv"):
-        trk.log_artifact(run_dir / name, "evaluation")
-    (run_dir / "evaluation.json").write_text(
-        json.dumps(
-            {"val": val_eval.to_dict(), "test": test_eval.to_dict()}, indent=2, default=float
-        ),
-        encoding="utf-8",
-    )
-    trk.log_artifact(run_dir / "evaluation.json", "evaluation")
-    return {
-        "flat": flat,
-        "val": val_eval,
-        "test": test_eval,
-        "scaler": scaler,
-        "threshold": threshold,
-        "ece_before": flat["test_ece_before_calibration"],
-        "ece_after": flat["test_ece_after_calibration"],
-    }
-
-
-def _make_bundle(
-    cfg, model, prep, data, evaluation, record, run_id, version, commit, packages, created, resolved
-) -> ModelBundle:
-    from skinml.modelfile.metadata import (
-        Calibration,
-        MetricWithCI,
-        ModelMetadata,
-        OperatingThreshold,
-        Provenance,
-    )
-
-    metrics = {}
-    for split in ("val", "test"):
-        for name, ci in evaluation[split].headline.items():
-            metrics[f"{split}_{name}"] = MetricWithCI(
-                value=float(ci.value),
-                ci_low=_f(ci.ci_low),
-                ci_high=_f(ci.ci_high),
-                split=split,
-                n=int(ci.n),
-                n_bootstrap=int(ci.n_bootstrap),
-                seed=int(ci.seed),
-            )
-    thresholds = ()
-    picker = evaluation["threshold"]
-    if picker is not None:
-        thresholds = (
-            OperatingThreshold(
-                name="malignant",
-                threshold=float(picker.threshold_),
-                rule=picker.rule_,
-                chosen_on="validation",
-                validation_sensitivity=float(picker.sensitivity_),
-                validation_specificity=float(picker.specificity_),
-            ),
-        )
-    meta = ModelMetadata(
-        task="image_classification",
-        classes=tuple(data.classes),
-        malignant=tuple(data.malignant),
-        provenance=Provenance(
-            skinml_version=version,
-            created_utc=created,
-            git_commit=commit,
-            data_fingerprint=data.fingerprint,
-            dataset=data.manifest.name,
-            mlflow_run_id=run_id,
-            training_config=resolved,
-            package_versions=packages,
-        ),
-        inputs={},
-        outputs={},
-        preprocessing=prep,
-        calibration=Calibration(
-            method="temperature",
-            temperature=float(evaluation["scaler"].temperature_),
-            fitted_on="validation",
-            ece_before=evaluation["ece_before"],
-            ece_after=evaluation["ece_after"],
-        ),
-        thresholds=thresholds,
-        metrics=metrics,
-        intended_use=str(cfg.export.intended_use),
-        limitations=str(cfg.export.limitations),
-    )
-    return ModelBundle(
-        architecture=str(cfg.model.name),
-        model_kwargs={"num_classes": len(data.classes), "drop_rate": float(cfg.model.drop_rate)},
-        state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
-        metadata=meta,
-        split_manifest=str(data.split_manifest_path.resolve()),
-    )
-
-
-def _f(x: float) -> float | None:
-    return None if x is None or x != x else float(x)
 
 
 def _export(bundle: ModelBundle, cfg, run_dir: Path, trk) -> Path:
@@ -471,29 +231,3 @@ def _export(bundle: ModelBundle, cfg, run_dir: Path, trk) -> Path:
         if path is not None:
             trk.log_artifact(path, "export")
     return Path(result.onnx_path)
-
-
-def _log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> None:
-    """Grad-CAM overlays for the first test images of each class (round-robin)."""
-    import torch
-
-    from skinml.explain import gradcam_overlays, save_overlay_grid
-
-    targets = test_ds.targets
-    order = []
-    for k in range(len(data.classes)):
-        order.extend(np.flatnonzero(targets == k)[: max(1, n_images // len(data.classes))].tolist())
-    order = order[:n_images]
-    if not order:
-        return
-    x = torch.stack([test_ds[i][0] for i in order])
-    rgb = [test_ds.images[i].astype(np.float32) / 255.0 for i in order]
-    with torch.no_grad():
-        pred = model(x).argmax(1).tolist()
-    overlays = gradcam_overlays(model, x, rgb, targets=pred)
-    captions = [
-        f"true {data.classes[targets[i]]} / pred {data.classes[p]}"
-        for i, p in zip(order, pred, strict=True)
-    ]
-    path = save_overlay_grid(overlays, captions, run_dir / "plots" / "gradcam_test.png")
-    trk.log_artifact(path, "plots")

@@ -9,6 +9,7 @@ end-of-epoch checkpoint: an interrupted epoch is simply replayed.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable
@@ -21,6 +22,8 @@ import numpy as np
 from skinml.training.checkpoint import load_checkpoint, save_checkpoint
 from skinml.training.distributed import DistEnv, EpochSampler, all_reduce_mean, broadcast_object
 from skinml.training.seeding import epoch_seed
+
+log = logging.getLogger(__name__)
 
 LAST = "last.pt"
 BEST = "best.pt"
@@ -35,6 +38,23 @@ class FitResult:
     best_state_dict: dict[str, Any]
     history: list[dict[str, float]] = field(default_factory=list)
     stopped_early: bool = False
+
+
+def _epoch_summary(
+    epoch: int, max_epochs: int, metrics: dict[str, float], monitor: str, best: dict
+) -> str:
+    """One log line per epoch, so a run without progress bars still shows where it is."""
+    shown = ("train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_auc")
+    parts = [f"{k}={metrics[k]:.4f}" for k in shown if k in metrics]
+    if monitor not in shown and monitor in metrics:
+        parts.append(f"{monitor}={metrics[monitor]:.4f}")
+    flag = " *best*" if best["epoch"] == epoch else f" (best epoch {best['epoch'] + 1})"
+    return (
+        f"epoch {epoch + 1}/{max_epochs} "
+        + " ".join(parts)
+        + f" {metrics.get('train_images_per_s', 0):.0f} img/s"
+        f" {metrics.get('epoch_time_s', 0):.1f} s{flag}"
+    )
 
 
 def resolve_device(device: str) -> str:
@@ -314,6 +334,7 @@ class Trainer:
                 best = {**best, "stale": best["stale"] + 1}
             history.append({"epoch": epoch, **metrics})
             if env.is_main:
+                log.info(_epoch_summary(epoch, self.max_epochs, metrics, self.monitor, best))
                 state = {
                     "model": model.state_dict(),
                     "optimizer": optimizer.state_dict(),

@@ -76,6 +76,17 @@ def test_run_artifacts_on_disk(trained):
     by_patient = split.groupby("patient_id")["split"].nunique()
     assert (by_patient == 1).all()  # no patient in two splits
 
+    preds = pd.read_csv(d / "predictions_test.csv")
+    test_rows = split[split["split"] == "test"]
+    assert sorted(preds["image"]) == sorted(test_rows["image"])  # one row per test image
+    prob_cols = [c for c in preds.columns if c.startswith("p_")]
+    assert {c.removeprefix("p_") for c in prob_cols} >= set(preds["label"])
+    assert preds[prob_cols].sum(axis=1).round(5).eq(1.0).all()
+    assert (
+        preds[prob_cols].to_numpy().argmax(1)
+        == [prob_cols.index(f"p_{c}") for c in preds["predicted"]]
+    ).all()
+
 
 def test_bundle_carries_meaning(trained):
     from skinml.training.bundle import ModelBundle

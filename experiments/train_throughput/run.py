@@ -1,0 +1,202 @@
+"""Training throughput: skinml's Trainer against a minimal hand-written timm + PyTorch loop.
+
+Both train the same timm model on the same cached real images (the DermaMNIST training
+split of HAM10000, decoded and resized once), with the same albumentations pipeline,
+optimizer, scheduler, batch size and thread count. Runs alternate (hand, skinml, hand,
+skinml, ...) so that drift in machine load hits both alike.
+
+Two skinml figures are reported:
+
+* ``train_loop`` - images/s inside the training loop (what the hand loop measures too),
+* ``wall`` - images/s including what the hand loop does not do: per-epoch validation
+  on the validation split and the checkpoint written every epoch.
+
+Usage::
+
+    .venv/bin/python experiments/train_throughput/run.py                      # 28 px
+    .venv/bin/python experiments/train_throughput/run.py --experiment dermamnist_64
+
+Writes ``results_<experiment>.json`` beside this file unless ``--out`` is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parents[1]
+
+
+def compose(experiment: str, overrides: list[str]):
+    """The resolved training config skinml-train would use for this experiment."""
+    from hydra import compose as hydra_compose
+    from hydra import initialize_config_dir
+
+    shared = os.environ.get("SKINML_SHARED_DATA", str(REPO.parent / "shared" / "data"))
+    with initialize_config_dir(str(REPO / "configs"), version_base="1.3"):
+        cfg = hydra_compose(
+            "train",
+            overrides=[f"+experiment={experiment}", *overrides],
+            return_hydra_config=True,
+        )
+    from omegaconf import OmegaConf
+
+    cfg.hydra.runtime.cwd = str(REPO)
+    os.environ.setdefault("SKINML_SHARED_DATA", shared)
+    del cfg["hydra"]
+    OmegaConf.resolve(cfg)
+    return cfg
+
+
+def hand_loop(cfg, images, targets, prep, epochs: int, threads: int, seed: int) -> float:
+    """The minimal loop a researcher would write; returns training images/s."""
+    import albumentations as A
+    import timm
+    import torch
+    from hydra.utils import instantiate
+    from torch.utils.data import DataLoader, Dataset
+
+    from skinml.imaging.preprocess import normalize
+
+    torch.manual_seed(seed)
+    torch.set_num_threads(threads)
+    aug = A.Compose(list(instantiate(cfg.augmentation.transforms)), seed=seed)
+
+    class Images(Dataset):
+        def __len__(self):
+            return len(targets)
+
+        def __getitem__(self, i):
+            img = aug(image=images[i])["image"]
+            return torch.from_numpy(normalize(img, prep)), int(targets[i])
+
+    model = timm.create_model(cfg.model.name, num_classes=7, drop_rate=cfg.model.drop_rate)
+    opt = torch.optim.AdamW(
+        model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
+    )
+    loader = DataLoader(Images(), batch_size=cfg.trainer.batch_size, shuffle=True)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        opt, max_lr=cfg.optim.lr, total_steps=len(loader) * epochs
+    )
+    loss_fn = torch.nn.CrossEntropyLoss()
+    model.train()
+    seen, t0 = 0, time.perf_counter()
+    for _ in range(epochs):
+        for x, y in loader:
+            opt.zero_grad(set_to_none=True)
+            loss = loss_fn(model(x), y)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(y)
+    return seen / (time.perf_counter() - t0)
+
+
+def skinml_trainer(cfg, datasets, epochs: int, threads: int, seed: int) -> dict[str, float]:
+    """skinml's Trainer as skinml-train runs it; returns loop and wall images/s."""
+    from hydra.utils import instantiate
+
+    from skinml.training.run_evaluation import validation_metrics
+
+    trainer = instantiate(cfg.trainer, max_epochs=epochs, threads=threads, progress=False)
+    model = instantiate(cfg.model)(num_classes=7)
+    train_ds, val_ds, classes = datasets
+    with tempfile.TemporaryDirectory() as tmp:
+        t0 = time.perf_counter()
+        result = trainer.fit(
+            model,
+            train_ds,
+            val_ds,
+            optimizer_factory=instantiate(cfg.optim),
+            scheduler_factory=instantiate(cfg.scheduler),
+            checkpoint_dir=tmp,
+            seed=seed,
+            validate=validation_metrics(classes),
+        )
+        wall = time.perf_counter() - t0
+    loop = [h["train_images_per_s"] for h in result.history]
+    return {"train_loop": statistics.mean(loop), "wall": len(train_ds) * epochs / wall}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--experiment", default="dermamnist_28")
+    parser.add_argument("--epochs", type=int, default=2, help="epochs per timed run")
+    parser.add_argument("--repeats", type=int, default=2, help="alternating run pairs")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+
+    import torch
+    from hydra.utils import instantiate
+
+    from skinml.data.torch_dataset import ManifestImageDataset, load_resized_images
+    from skinml.data.transforms import build_augmentation
+    from skinml.models.factory import preprocessing_for
+    from skinml.training.data_setup import prepare_data, split_targets
+
+    cfg = compose(args.experiment, [])
+    with tempfile.TemporaryDirectory() as tmp:
+        data = prepare_data(cfg.data, seed=cfg.seed, run_dir=Path(tmp))
+    targets = split_targets(data.manifest, data.classes)
+    model = instantiate(cfg.model)(num_classes=len(data.classes))
+    prep = preprocessing_for(model, cfg.data.image_size, resize=cfg.data.resize)
+    images = {
+        s: load_resized_images(data.manifest.split(s), prep, threads=args.threads)
+        for s in ("train", "val")
+    }
+    augment = build_augmentation(instantiate(cfg.augmentation.transforms), seed=args.seed)
+    datasets = (
+        ManifestImageDataset(images["train"], targets["train"], prep, augment),
+        ManifestImageDataset(images["val"], targets["val"], prep),
+        data.classes,
+    )
+
+    hand, loop, wall = [], [], []
+    for r in range(args.repeats):
+        hand.append(
+            hand_loop(cfg, images["train"], targets["train"], prep, args.epochs, args.threads, r)
+        )
+        got = skinml_trainer(cfg, datasets, args.epochs, args.threads, r)
+        loop.append(got["train_loop"])
+        wall.append(got["wall"])
+        print(f"repeat {r}: hand {hand[-1]:.1f}  skinml loop {loop[-1]:.1f}  wall {wall[-1]:.1f}")
+
+    med = statistics.median
+    results = {
+        "experiment": args.experiment,
+        "model": cfg.model.name,
+        "image_size": int(cfg.data.image_size),
+        "batch_size": int(cfg.trainer.batch_size),
+        "n_train_images": len(targets["train"]),
+        "epochs_per_run": args.epochs,
+        "repeats": args.repeats,
+        "threads": args.threads,
+        "hand_loop_images_per_s": med(hand),
+        "skinml_train_loop_images_per_s": med(loop),
+        "skinml_wall_images_per_s_incl_validation_and_checkpoint": med(wall),
+        "skinml_over_hand_loop": med(loop) / med(hand),
+        "skinml_wall_over_hand_loop": med(wall) / med(hand),
+        "all_runs": {"hand": hand, "skinml_loop": loop, "skinml_wall": wall},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "torch": torch.__version__,
+            "python": platform.python_version(),
+        },
+    }
+    out = args.out or HERE / f"results_{args.experiment}.json"
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in results.items() if k != "all_runs"}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

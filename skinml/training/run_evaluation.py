@@ -1,0 +1,220 @@
+"""The evaluation half of a training run: per-epoch validation metrics, then calibration,
+thresholds, test metrics with CIs, subgroup tables, plots and Grad-CAM, all logged to the
+tracker. Kept apart from :mod:`skinml.training.pipeline` so the run's control flow reads
+in one screen.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.special import softmax
+
+
+def validation_metrics(classes: list[str]):
+    """``(logits, targets) -> metrics`` for the trainer's per-epoch validation."""
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, roc_auc_score
+
+    def validate(logits: np.ndarray, targets: np.ndarray) -> dict[str, float]:
+        probs = softmax(logits, axis=1)
+        pred = probs.argmax(1)
+        out = {
+            "val_accuracy": float(accuracy_score(targets, pred)),
+            "val_balanced_accuracy": float(balanced_accuracy_score(targets, pred)),
+        }
+        present = np.unique(targets)
+        if len(present) > 1:
+            try:
+                if len(classes) == 2:
+                    out["val_macro_auc"] = float(roc_auc_score(targets, probs[:, 1]))
+                elif len(present) == len(classes):
+                    out["val_macro_auc"] = float(roc_auc_score(targets, probs, multi_class="ovr"))
+            except ValueError:
+                pass
+        return out
+
+    return validate
+
+
+def log_dataset_card(trk: Any, data: Any, run_dir: Path) -> None:
+    """The data card of exactly what this run trained on (split counts, fingerprint, licence)."""
+    from skinml.data.card import DatasetInfo, build_card
+    from skinml.data.registry import get_dataset_info, list_datasets
+
+    name = data.manifest.name
+    info = (
+        get_dataset_info(name)
+        if name in list_datasets()
+        else DatasetInfo(name=name, title=name, malignant=tuple(data.malignant))
+    )
+    card = build_card(data.manifest, info, fingerprint=data.fingerprint)
+    path = run_dir / "dataset_card.md"
+    path.write_text(card.to_markdown(), encoding="utf-8")
+    trk.log_artifact(path, "data")
+    trk.log_dict(card.to_dict(), "data/dataset_card.json")
+
+
+def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: Path) -> dict:
+    """Calibrate and choose thresholds on validation; evaluate on test with CIs; plot."""
+    import pandas as pd
+
+    from skinml.evaluation import (
+        MalignancyThreshold,
+        TemperatureScaler,
+        age_band,
+        evaluate,
+        expected_calibration_error,
+        malignant_probability,
+        plot_confusion_matrix,
+        plot_reliability,
+        plot_roc_curves,
+        plot_subgroups,
+        subgroup_table,
+    )
+
+    ev = cfg.evaluation
+    val_logits, y_val = trainer.predict_logits(model, val_ds)
+    test_logits, y_test = trainer.predict_logits(model, test_ds)
+    scaler = TemperatureScaler().fit(val_logits, y_val)
+    p_val, p_test = scaler.predict_proba(val_logits), scaler.predict_proba(test_logits)
+    p_test_raw = softmax(test_logits, axis=1)
+    threshold = None
+    if data.malignant:
+        picker = MalignancyThreshold(target_sensitivity=ev.target_sensitivity).fit(
+            malignant_probability(p_val, data.classes, data.malignant),
+            np.isin(np.array(data.classes)[y_val], data.malignant),
+        )
+        threshold = picker
+    test_frame = data.manifest.split("test").frame.copy()
+    groups = test_frame["patient_id"].to_numpy()
+    kw = {"n_bootstrap": ev.n_bootstrap, "seed": cfg.seed}
+    thr = threshold  # the fitted picker: evaluations record the rule that chose it
+    val_eval = evaluate(
+        y_val,
+        p_val,
+        data.classes,
+        data.malignant,
+        threshold=thr,
+        split="val",
+        groups=data.manifest.split("val").frame["patient_id"].to_numpy(),
+        **kw,
+    )
+    test_eval = evaluate(
+        y_test,
+        p_test,
+        data.classes,
+        data.malignant,
+        threshold=thr,
+        split="test",
+        groups=groups,
+        probs_before_calibration=p_test_raw,
+        **kw,
+    )
+    flat = {**val_eval.flat_metrics("val_"), **test_eval.flat_metrics("test_")}
+    flat["temperature"] = float(scaler.temperature_)
+    flat["test_ece_before_calibration"] = float(expected_calibration_error(y_test, p_test_raw))
+    flat["test_ece_after_calibration"] = float(expected_calibration_error(y_test, p_test))
+    if threshold is not None:
+        flat["malignant_threshold"] = float(threshold.threshold_)
+    trk.log_metrics(flat)
+
+    plots = run_dir / "plots"
+    plots.mkdir(exist_ok=True)
+    figures = {
+        "confusion_matrix_test.png": plot_confusion_matrix(test_eval.confusion, data.classes),
+        "roc_test.png": plot_roc_curves(y_test, p_test, data.classes),
+        "reliability_test.png": plot_reliability(y_test, p_test_raw, p_test),
+    }
+    if "age" in test_frame.columns:
+        test_frame["age_band"] = age_band(test_frame["age"])
+    cols = [c for c in ev.subgroup_columns if c in test_frame.columns]
+    subgroups = subgroup_table(
+        y_test,
+        p_test,
+        data.classes,
+        data.malignant,
+        test_frame,
+        columns=tuple(cols),
+        min_n=ev.subgroup_min_n,
+        threshold=thr,
+        **kw,
+    )
+    subgroups.to_csv(run_dir / "subgroups_test.csv", index=False)
+    trk.log_artifact(run_dir / "subgroups_test.csv", "evaluation")
+    if len(subgroups):
+        figures["subgroups_test.png"] = plot_subgroups(subgroups)
+    for name, fig in figures.items():
+        fig.savefig(plots / name, dpi=120, bbox_inches="tight")
+        trk.log_figure(fig, f"plots/{name}")
+    pd.DataFrame(test_eval.confusion, index=data.classes, columns=data.classes).to_csv(
+        run_dir / "confusion_matrix_test.csv"
+    )
+    test_eval.per_class.to_csv(run_dir / "per_class_test.csv", index=False)
+    test_predictions_frame(test_frame, data.classes, y_test, p_test).to_csv(
+        run_dir / "predictions_test.csv", index=False
+    )
+    for name in ("confusion_matrix_test.csv", "per_class_test.csv", "predictions_test.csv"):
+        trk.log_artifact(run_dir / name, "evaluation")
+    (run_dir / "evaluation.json").write_text(
+        json.dumps(
+            {"val": val_eval.to_dict(), "test": test_eval.to_dict()}, indent=2, default=float
+        ),
+        encoding="utf-8",
+    )
+    trk.log_artifact(run_dir / "evaluation.json", "evaluation")
+    return {
+        "flat": flat,
+        "val": val_eval,
+        "test": test_eval,
+        "scaler": scaler,
+        "threshold": threshold,
+        "ece_before": flat["test_ece_before_calibration"],
+        "ece_after": flat["test_ece_after_calibration"],
+    }
+
+
+def test_predictions_frame(
+    frame: Any, classes: list[str], targets: np.ndarray, probs: np.ndarray
+) -> Any:
+    """One row per test image: identifiers, true class and calibrated probabilities.
+
+    Lets researchers compute any metric after the run (e.g. one class against the rest)
+    without re-running inference.
+    """
+
+    keep = [c for c in ("image", "patient_id", "lesion_id", "site") if c in frame.columns]
+    out = frame[keep].reset_index(drop=True).copy()
+    out["label"] = np.asarray(classes)[targets]
+    for k, name in enumerate(classes):
+        out[f"p_{name}"] = probs[:, k]
+    out["predicted"] = np.asarray(classes)[probs.argmax(1)]
+    return out
+
+
+def log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> None:
+    """Grad-CAM overlays for the first test images of each class (round-robin)."""
+    import torch
+
+    from skinml.explain import gradcam_overlays, save_overlay_grid
+
+    targets = test_ds.targets
+    order = []
+    for k in range(len(data.classes)):
+        order.extend(np.flatnonzero(targets == k)[: max(1, n_images // len(data.classes))].tolist())
+    order = order[:n_images]
+    if not order:
+        return
+    x = torch.stack([test_ds[i][0] for i in order])
+    rgb = [test_ds.images[i].astype(np.float32) / 255.0 for i in order]
+    with torch.no_grad():
+        pred = model(x).argmax(1).tolist()
+    overlays = gradcam_overlays(model, x, rgb, targets=pred)
+    captions = [
+        f"true {data.classes[targets[i]]} / pred {data.classes[p]}"
+        for i, p in zip(order, pred, strict=True)
+    ]
+    path = save_overlay_grid(overlays, captions, run_dir / "plots" / "gradcam_test.png")
+    trk.log_artifact(path, "plots")
