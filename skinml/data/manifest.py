@@ -171,12 +171,13 @@ def write_manifest(manifest: Manifest, path: str | PathLike[str]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     df = manifest.frame.copy()
     absolute = [manifest.root / p for p in df["image"]]
-    df["image"] = [_relative(p, path.parent) for p in absolute]
+    df["image"] = [relative_path(p, path.parent) for p in absolute]
     df.to_csv(path, index=False)
     return path
 
 
-def _relative(p: Path, base: Path) -> str:
+def relative_path(p: Path, base: Path) -> str:
+    """``p`` relative to folder ``base`` in POSIX form (``../data/x.jpg``), for portable CSVs."""
     import os
 
     return Path(os.path.relpath(p.resolve(), base.resolve())).as_posix()

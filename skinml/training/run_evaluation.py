@@ -153,9 +153,9 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
         run_dir / "confusion_matrix_test.csv"
     )
     test_eval.per_class.to_csv(run_dir / "per_class_test.csv", index=False)
-    test_predictions_frame(test_frame, data.classes, y_test, p_test).to_csv(
-        run_dir / "predictions_test.csv", index=False
-    )
+    test_predictions_frame(
+        data.manifest.split("test"), data.classes, y_test, p_test, base=run_dir
+    ).to_csv(run_dir / "predictions_test.csv", index=False)
     for name in ("confusion_matrix_test.csv", "per_class_test.csv", "predictions_test.csv"):
         trk.log_artifact(run_dir / name, "evaluation")
     (run_dir / "evaluation.json").write_text(
@@ -177,16 +177,20 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
 
 
 def test_predictions_frame(
-    frame: Any, classes: list[str], targets: np.ndarray, probs: np.ndarray
+    manifest: Any, classes: list[str], targets: np.ndarray, probs: np.ndarray, *, base: Path
 ) -> Any:
     """One row per test image: identifiers, true class and calibrated probabilities.
 
-    Lets researchers compute any metric after the run (e.g. one class against the rest)
-    without re-running inference.
+    Image paths are written as in ``split_manifest.csv`` (relative to the run directory,
+    where both files live), so the two join on ``image``. Lets researchers compute any
+    metric after the run (e.g. one class against the rest) without re-running inference.
     """
+    from skinml.data.manifest import relative_path
 
-    keep = [c for c in ("image", "patient_id", "lesion_id", "site") if c in frame.columns]
+    frame = manifest.frame
+    keep = [c for c in ("patient_id", "lesion_id", "site") if c in frame.columns]
     out = frame[keep].reset_index(drop=True).copy()
+    out.insert(0, "image", [relative_path(p, base) for p in manifest.paths()])
     out["label"] = np.asarray(classes)[targets]
     for k, name in enumerate(classes):
         out[f"p_{name}"] = probs[:, k]
