@@ -46,10 +46,12 @@ def compose(experiment: str, overrides: list[str]):
             overrides=[f"+experiment={experiment}", *overrides],
             return_hydra_config=True,
         )
+    from hydra.core.hydra_config import HydraConfig
     from omegaconf import OmegaConf
 
-    cfg.hydra.runtime.cwd = str(REPO)
     os.environ.setdefault("SKINML_SHARED_DATA", shared)
+    HydraConfig.instance().set_config(cfg)  # for the ${hydra:...} interpolations
+    OmegaConf.set_struct(cfg, False)
     del cfg["hydra"]
     OmegaConf.resolve(cfg)
     return cfg
@@ -77,7 +79,8 @@ def hand_loop(cfg, images, targets, prep, epochs: int, threads: int, seed: int) 
             img = aug(image=images[i])["image"]
             return torch.from_numpy(normalize(img, prep)), int(targets[i])
 
-    model = timm.create_model(cfg.model.name, num_classes=7, drop_rate=cfg.model.drop_rate)
+    n_classes = len(cfg.data.classes)
+    model = timm.create_model(cfg.model.name, num_classes=n_classes, drop_rate=cfg.model.drop_rate)
     opt = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
     )
@@ -106,8 +109,8 @@ def skinml_trainer(cfg, datasets, epochs: int, threads: int, seed: int) -> dict[
     from skinml.training.run_evaluation import validation_metrics
 
     trainer = instantiate(cfg.trainer, max_epochs=epochs, threads=threads, progress=False)
-    model = instantiate(cfg.model)(num_classes=7)
     train_ds, val_ds, classes = datasets
+    model = instantiate(cfg.model)(num_classes=len(classes))
     with tempfile.TemporaryDirectory() as tmp:
         t0 = time.perf_counter()
         result = trainer.fit(
