@@ -296,11 +296,17 @@ def _quantize(
     int8_path = result.onnx_path.with_name(result.onnx_path.stem + ".int8.onnx")
     with tempfile.TemporaryDirectory(prefix="skinml-int8-") as tmp:
         raw8 = Path(tmp) / "int8.onnx"
-        _, n_cal, excluded = quantize_int8(result.onnx_path, raw8, train, prep, tmp)
+        _, n_cal, excluded, stem = quantize_int8(result.onnx_path, raw8, train, prep, tmp)
         measured = compare_int8(
             _session(result.onnx_path), _session(raw8), val, prep, result.metadata.classes
         )
-        q = build_report(measured, calibration_images=n_cal, excluded=excluded, max_loss=max_loss)
+        q = build_report(
+            measured,
+            calibration_images=n_cal,
+            excluded=excluded,
+            max_loss=max_loss,
+            float_stem=stem,
+        )
         result.quantization = q
         if not q.accepted:
             loss = (

@@ -39,38 +39,55 @@ class ImageStats:
         return asdict(self)
 
 
+_LEVELS = np.arange(256, dtype=np.float64)
+
+
 def laplacian_variance(grey: np.ndarray) -> float:
     """Variance of the 4-neighbour Laplacian: low values mean a blurred image."""
-    g = grey.astype(np.float64)
-    lap = -4.0 * g[1:-1, 1:-1] + g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:]
-    return float(lap.var()) if lap.size else 0.0
+    g = grey.astype(np.int16)  # exact: |Laplacian| <= 4 * 255 fits in int16
+    lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
+    return float(lap.var(dtype=np.float64)) if lap.size else 0.0
+
+
+def _hist_mean_std(hist: list[int] | np.ndarray) -> tuple[float, float]:
+    """Mean and population standard deviation of 0-255 values from their histogram."""
+    h = np.asarray(hist, dtype=np.float64)
+    n = max(h.sum(), 1.0)
+    mean = float(h @ _LEVELS / n)
+    var = float(h @ (_LEVELS - mean) ** 2 / n)
+    return mean, var**0.5
 
 
 def image_stats(img: Image.Image) -> ImageStats:
     """Compute brightness, contrast, colour, saturation, sharpness and clipping of an RGB image.
 
     Sharpness is measured on a copy whose longer side is 256 px so that the
-    score does not depend on the camera's resolution.
+    score does not depend on the camera's resolution. Means and deviations come
+    from PIL's C histograms rather than float arrays: the predictor computes these
+    statistics for every input, so they must cost less than decoding the image.
     """
     rgb = img.convert("RGB")
     width, height = rgb.size
     small = rgb.copy()
     small.thumbnail((256, 256), Image.Resampling.BILINEAR)
-    arr = np.asarray(small, dtype=np.float64)
-    grey = np.asarray(small.convert("L"), dtype=np.float64)
-    hsv = np.asarray(small.convert("HSV"), dtype=np.float64)
-    clipped = float(np.mean((grey <= 2) | (grey >= 253)))
+    grey = small.convert("L")
+    grey_hist = grey.histogram()
+    brightness, contrast = _hist_mean_std(grey_hist)
+    rgb_hist = small.histogram()
+    red, green, blue = (_hist_mean_std(rgb_hist[k * 256 : (k + 1) * 256])[0] for k in range(3))
+    saturation = _hist_mean_std(small.convert("HSV").histogram()[256:512])[0]
+    clipped = (sum(grey_hist[:3]) + sum(grey_hist[253:])) / max(1, small.width * small.height)
     return ImageStats(
         width=width,
         height=height,
-        brightness=float(grey.mean()),
-        contrast=float(grey.std()),
-        red=float(arr[..., 0].mean()),
-        green=float(arr[..., 1].mean()),
-        blue=float(arr[..., 2].mean()),
-        saturation=float(hsv[..., 1].mean()),
-        sharpness=laplacian_variance(grey),
-        clipped_fraction=clipped,
+        brightness=brightness,
+        contrast=contrast,
+        red=red,
+        green=green,
+        blue=blue,
+        saturation=saturation,
+        sharpness=laplacian_variance(np.asarray(grey)),
+        clipped_fraction=float(clipped),
     )
 
 
