@@ -16,7 +16,7 @@ Usage::
     .venv/bin/python experiments/train_throughput/run.py                      # 28 px
     .venv/bin/python experiments/train_throughput/run.py --experiment dermamnist_64
 
-Writes ``results_<experiment>.json`` beside this file unless ``--out`` is given.
+Writes ``results.json`` beside this file unless ``--out`` is given.
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def main() -> None:
             "python": platform.python_version(),
         },
     }
-    out = args.out or HERE / f"results_{args.experiment}.json"
+    out = args.out or HERE / "results.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "all_runs"}, indent=2))
 
