@@ -1,0 +1,66 @@
+"""Image statistics equal their array definitions, and the quality flags fire on bad photos."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageFilter
+
+from skinml.imaging.quality import image_stats, quality_flags
+
+
+def _reference_stats(img: Image.Image) -> dict[str, float]:
+    """The statistics computed directly on float arrays (the definition)."""
+    small = img.convert("RGB").copy()
+    small.thumbnail((256, 256), Image.Resampling.BILINEAR)
+    arr = np.asarray(small, dtype=np.float64)
+    grey = np.asarray(small.convert("L"), dtype=np.float64)
+    hsv = np.asarray(small.convert("HSV"), dtype=np.float64)
+    lap = (
+        -4.0 * grey[1:-1, 1:-1]
+        + grey[:-2, 1:-1]
+        + grey[2:, 1:-1]
+        + grey[1:-1, :-2]
+        + grey[1:-1, 2:]
+    )
+    return {
+        "brightness": grey.mean(),
+        "contrast": grey.std(),
+        "red": arr[..., 0].mean(),
+        "green": arr[..., 1].mean(),
+        "blue": arr[..., 2].mean(),
+        "saturation": hsv[..., 1].mean(),
+        "sharpness": lap.var(),
+        "clipped_fraction": np.mean((grey <= 2) | (grey >= 253)),
+    }
+
+
+@pytest.mark.parametrize("size", [(200, 150), (640, 480), (31, 17)])
+def test_histogram_statistics_equal_the_array_definitions(size):
+    rng = np.random.default_rng(sum(size))
+    img = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8))
+    got = image_stats(img).as_dict()
+    assert (got["width"], got["height"]) == size
+    for key, want in _reference_stats(img).items():
+        assert got[key] == pytest.approx(want, rel=1e-12, abs=1e-12), key
+
+
+def _photo(size=(200, 150), level=128) -> Image.Image:
+    rng = np.random.default_rng(0)
+    base = np.clip(level + rng.normal(0, 40, (size[1], size[0], 3)), 0, 255).astype(np.uint8)
+    return Image.fromarray(base)
+
+
+def test_a_sharp_well_exposed_photo_has_no_flags():
+    assert quality_flags(image_stats(_photo())) == []
+
+
+def test_flags_fire_on_blur_exposure_and_size():
+    blurred = _photo().filter(ImageFilter.GaussianBlur(6))
+    assert "blurry" in quality_flags(image_stats(blurred))
+    assert "underexposed" in quality_flags(image_stats(_photo(level=10)))
+    assert "overexposed" in quality_flags(image_stats(_photo(level=250)))
+    half_white = np.asarray(_photo()).copy()
+    half_white[:, :100] = 255  # a blown-out flash reflection over half the image
+    assert "clipped" in quality_flags(image_stats(Image.fromarray(half_white)))
+    assert "too_small" in quality_flags(image_stats(_photo(size=(40, 300))))
