@@ -197,34 +197,35 @@ def agreement_with_references(frame: pd.DataFrame, res: QcResult, opts: QcOption
                     opts,
                 )
         if frame["device"].notna().any() and ref == "ai":
-            d = frame[frame["device"].notna() & frame["ai"].notna()]
-            g = d.assign(dis=(d["diagnosis"] != d["ai"])).groupby("device", sort=True)["dis"]
-            binomial_funnel(
-                res,
-                "device",
-                g.sum().index,
-                g.sum(),
-                g.size(),
-                "AI–clinician discordance by device",
-                opts,
-                unit_type="device",
-            )
+            rows = frame["device"].notna() & frame["ai"].notna()
+            discordant = frame.loc[rows, "diagnosis"] != frame.loc[rows, "ai"]
+            _device_funnel(frame.loc[rows], discordant, "AI–clinician discordance", res, opts)
 
 
 def device_rates(frame: pd.DataFrame, res: QcResult, opts: QcOptions) -> None:
     """Malignant diagnosis rate per acquisition device."""
     if frame["device"].notna().any():
-        d = frame[frame["device"].notna()].groupby("device", sort=True)["_malignant"]
-        binomial_funnel(
-            res,
-            "device",
-            d.sum().index,
-            d.sum(),
-            d.size(),
-            "malignant diagnosis rate by device",
-            opts,
-            unit_type="device",
+        rows = frame["device"].notna()
+        _device_funnel(
+            frame.loc[rows], frame.loc[rows, "_malignant"], "malignant diagnosis rate", res, opts
         )
+
+
+def _device_funnel(
+    frame: pd.DataFrame, events: pd.Series, indicator: str, res: QcResult, opts: QcOptions
+) -> None:
+    """A binomial funnel of a per-record 0/1 outcome by acquisition device."""
+    g = events.groupby(frame["device"], sort=True)
+    binomial_funnel(
+        res,
+        "device",
+        g.sum().index,
+        g.sum(),
+        g.size(),
+        f"{indicator} by device",
+        opts,
+        unit_type="device",
+    )
 
 
 def shared_case_agreement(frame: pd.DataFrame, res: QcResult, opts: QcOptions) -> None:

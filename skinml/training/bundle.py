@@ -113,24 +113,12 @@ def bundle_from_run(
     """The bundle of a finished run: weights plus the metadata document training knows."""
     from skinml.modelfile.metadata import (
         Calibration,
-        MetricWithCI,
         ModelMetadata,
         OperatingThreshold,
         Provenance,
     )
 
-    metrics = {}
-    for split in ("val", "test"):
-        for name, ci in evaluation[split].headline.items():
-            metrics[f"{split}_{name}"] = MetricWithCI(
-                value=float(ci.value),
-                ci_low=_finite_or_none(ci.ci_low),
-                ci_high=_finite_or_none(ci.ci_high),
-                split=split,
-                n=int(ci.n),
-                n_bootstrap=int(ci.n_bootstrap),
-                seed=int(ci.seed),
-            )
+    metrics = {**evaluation["val"].model_metrics(), **evaluation["test"].model_metrics()}
     thresholds = ()
     picker = evaluation["threshold"]
     if picker is not None:
@@ -180,7 +168,3 @@ def bundle_from_run(
         metadata=meta,
         split_manifest=str(data.split_manifest_path.resolve()),
     )
-
-
-def _finite_or_none(x: float | None) -> float | None:
-    return None if x is None or x != x else float(x)
