@@ -96,6 +96,13 @@ def summarise(run_dir: Path, *, one_vs_rest: list[str], time_file: Path | None) 
     import torch
     import yaml
 
+    needed = ("metrics.json", "resolved_config.yaml", "checkpoints/last.pt")
+    missing = [name for name in needed if not (run_dir / name).is_file()]
+    if missing:
+        raise SystemExit(
+            f"{run_dir}: missing {missing}; expected a finished skinml-train run directory "
+            "(outputs/<task>/<timestamp>). Rerun or resume the run (resume=auto) first."
+        )
     metrics = json.loads((run_dir / "metrics.json").read_text())
     cfg = yaml.safe_load((run_dir / "resolved_config.yaml").read_text())
     history = torch.load(run_dir / "checkpoints" / "last.pt", weights_only=False)["history"]
