@@ -46,12 +46,21 @@ def resize_for_model(img: Image.Image, prep: Preprocessing) -> Image.Image:
 
 
 def normalize(arr: np.ndarray, prep: Preprocessing) -> np.ndarray:
-    """uint8 H×W×3 -> float32 3×H×W, scaled and standardised with the model's mean/std."""
-    x = arr.astype(np.float32) * np.float32(prep.scale)
-    x = (x - np.asarray(prep.mean, dtype=np.float32)) / np.asarray(prep.std, dtype=np.float32)
+    """uint8 H×W×3 -> float32 3×H×W, scaled and standardised with the model's mean/std.
+
+    ``(x * scale - mean) / std`` is applied as one multiply and one subtract per
+    pixel, in place, because this runs for every image the predictor scores.
+    """
+    std = np.asarray(prep.std, dtype=np.float64)
+    gain = (prep.scale / std).astype(np.float32)
+    offset = (np.asarray(prep.mean, dtype=np.float64) / std).astype(np.float32)
+    x = arr.astype(np.float32)
+    x *= gain
+    x -= offset
     return np.ascontiguousarray(x.transpose(2, 0, 1))
 
 
 def preprocess(img: Image.Image, prep: Preprocessing) -> np.ndarray:
     """An RGB image -> the float32 CHW array the network takes (no batch axis)."""
-    return normalize(np.asarray(resize_for_model(img.convert("RGB"), prep)), prep)
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    return normalize(np.asarray(resize_for_model(rgb, prep)), prep)

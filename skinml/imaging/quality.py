@@ -21,6 +21,18 @@ MIN_SIDE = 64  # shorter side in pixels
 
 
 @dataclass(frozen=True)
+class QualityMeasures:
+    """What the quality flags need: size, exposure, clipping and sharpness (0-255 scales)."""
+
+    width: int
+    height: int
+    brightness: float
+    contrast: float
+    sharpness: float
+    clipped_fraction: float
+
+
+@dataclass(frozen=True)
 class ImageStats:
     """Per-image statistics (all on 0-255 scales; sharpness after resizing to 256 px)."""
 
@@ -40,6 +52,8 @@ class ImageStats:
 
 
 _LEVELS = np.arange(256, dtype=np.float64)
+#: Longer side of the copy on which sharpness and exposure are measured.
+MEASURE_SIDE = 256
 
 
 def laplacian_variance(grey: np.ndarray) -> float:
@@ -58,41 +72,73 @@ def _hist_mean_std(hist: list[int] | np.ndarray) -> tuple[float, float]:
     return mean, var**0.5
 
 
-def image_stats(img: Image.Image) -> ImageStats:
-    """Compute brightness, contrast, colour, saturation, sharpness and clipping of an RGB image.
+def _measuring_copy(img: Image.Image) -> tuple[Image.Image, tuple[int, int]]:
+    """The RGB image at most MEASURE_SIDE px on its longer side, and the original size.
 
-    Sharpness is measured on a copy whose longer side is 256 px so that the
-    score does not depend on the camera's resolution. Means and deviations come
-    from PIL's C histograms rather than float arrays: the predictor computes these
-    statistics for every input, so they must cost less than decoding the image.
+    Measuring on a fixed-size copy makes sharpness independent of the camera's
+    resolution; images already small enough are used as they are (no copy).
     """
-    rgb = img.convert("RGB")
-    width, height = rgb.size
+    rgb = img if img.mode == "RGB" else img.convert("RGB")
+    if max(rgb.size) <= MEASURE_SIDE:
+        return rgb, rgb.size
     small = rgb.copy()
-    small.thumbnail((256, 256), Image.Resampling.BILINEAR)
-    grey = small.convert("L")
-    grey_hist = grey.histogram()
-    brightness, contrast = _hist_mean_std(grey_hist)
-    rgb_hist = small.histogram()
-    red, green, blue = (_hist_mean_std(rgb_hist[k * 256 : (k + 1) * 256])[0] for k in range(3))
-    saturation = _hist_mean_std(small.convert("HSV").histogram()[256:512])[0]
-    clipped = (sum(grey_hist[:3]) + sum(grey_hist[253:])) / max(1, small.width * small.height)
-    return ImageStats(
-        width=width,
-        height=height,
+    small.thumbnail((MEASURE_SIDE, MEASURE_SIDE), Image.Resampling.BILINEAR)
+    return small, rgb.size
+
+
+def _grey_measures(grey: Image.Image, size: tuple[int, int]) -> QualityMeasures:
+    hist = grey.histogram()
+    brightness, contrast = _hist_mean_std(hist)
+    clipped = (sum(hist[:3]) + sum(hist[253:])) / max(1, grey.width * grey.height)
+    return QualityMeasures(
+        width=size[0],
+        height=size[1],
         brightness=brightness,
         contrast=contrast,
-        red=red,
-        green=green,
-        blue=blue,
-        saturation=saturation,
         sharpness=laplacian_variance(np.asarray(grey)),
         clipped_fraction=float(clipped),
     )
 
 
+def quality_measures(img: Image.Image) -> QualityMeasures:
+    """Size, exposure, clipping and sharpness of an image: all that :func:`quality_flags` reads.
+
+    The predictor calls this for every input, so it skips the colour statistics
+    of :func:`image_stats` (the HSV conversion alone costs more than decoding a
+    200x150 JPEG); the shared values are identical to :func:`image_stats`'.
+    """
+    small, size = _measuring_copy(img)
+    return _grey_measures(small.convert("L"), size)
+
+
+def image_stats(img: Image.Image) -> ImageStats:
+    """Compute brightness, contrast, colour, saturation, sharpness and clipping of an RGB image.
+
+    Sharpness is measured on a copy whose longer side is 256 px so that the
+    score does not depend on the camera's resolution. Means and deviations come
+    from PIL's C histograms rather than float arrays, which is several times faster.
+    """
+    small, size = _measuring_copy(img)
+    q = _grey_measures(small.convert("L"), size)
+    rgb_hist = small.histogram()
+    red, green, blue = (_hist_mean_std(rgb_hist[k * 256 : (k + 1) * 256])[0] for k in range(3))
+    saturation = _hist_mean_std(small.convert("HSV").histogram()[256:512])[0]
+    return ImageStats(
+        width=q.width,
+        height=q.height,
+        brightness=q.brightness,
+        contrast=q.contrast,
+        red=red,
+        green=green,
+        blue=blue,
+        saturation=saturation,
+        sharpness=q.sharpness,
+        clipped_fraction=q.clipped_fraction,
+    )
+
+
 def quality_flags(
-    stats: ImageStats,
+    stats: QualityMeasures | ImageStats,
     *,
     blur_min: float = BLUR_VARIANCE_MIN,
     dark_max: float = DARK_MEAN_MAX,

@@ -8,7 +8,6 @@ training, export calibration, prediction, ingest and QC.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
@@ -82,22 +81,23 @@ def read_image(
         raise ImageReadError(f"cannot stat: {exc}", file=path, fix=fix) from exc
     if size == 0:
         raise ImageReadError("file is empty (0 bytes)", file=path, fix=fix)
+    # The pixel limit is checked here, from the header, before anything is decoded.
+    # (Not with warnings.catch_warnings: it is not thread-safe, and the predictor
+    # and ingest call this from decoding threads.)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as img:
-                width, height = img.size
-                if width * height > max_pixels:
-                    raise ImageReadError(
-                        f"image is {width}x{height} = {width * height:,} pixels, above the "
-                        f"limit of {max_pixels:,} (decompression-bomb guard)",
-                        file=path,
-                        fix="downscale the image, or raise max_pixels if it is genuine",
-                    )
-                img.load()
-                upright = ImageOps.exif_transpose(img)
-                rgb = to_rgb(upright)
-                rgb.load()
+        with Image.open(path) as img:
+            width, height = img.size
+            if width * height > max_pixels:
+                raise ImageReadError(
+                    f"image is {width}x{height} = {width * height:,} pixels, above the "
+                    f"limit of {max_pixels:,} (decompression-bomb guard)",
+                    file=path,
+                    fix="downscale the image, or raise max_pixels if it is genuine",
+                )
+            img.load()
+            upright = ImageOps.exif_transpose(img)
+            rgb = to_rgb(upright)
+            rgb.load()
     except ImageReadError:
         raise
     except PermissionError as exc:

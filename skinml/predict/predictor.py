@@ -23,7 +23,7 @@ from PIL import Image
 
 from skinml.errors import ImageReadError, ModelFileError
 from skinml.imaging.preprocess import preprocess
-from skinml.imaging.quality import image_stats, quality_flags
+from skinml.imaging.quality import quality_flags, quality_measures
 from skinml.imaging.read import read_image
 from skinml.modelfile import ModelMetadata, read_metadata, verify_sidecar
 from skinml.predict.heatmap import write_heatmap
@@ -59,8 +59,13 @@ def output_columns(classes: Sequence[str]) -> list[str]:
     ]
 
 
-def make_session(model_path: str | PathLike[str], threads: int | None = None):
+def make_session(
+    model_path: str | PathLike[str], threads: int | None = None, *, spinning: bool = True
+):
     """An onnxruntime CPU session; ``threads`` caps intra-op threads (None: onnxruntime decides).
+
+    ``spinning=False`` stops idle onnxruntime threads from busy-waiting for the next
+    run, which leaves those cores to the predictor's decoding threads.
 
     Raises:
         ModelFileError: when the file is missing or not a loadable ONNX model.
@@ -74,6 +79,8 @@ def make_session(model_path: str | PathLike[str], threads: int | None = None):
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
+    if not spinning:
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own pybind exception types
@@ -180,7 +187,7 @@ class ImagePredictor:
         except ImageReadError as exc:
             out.error = exc.problem
             return out
-        out.flags = quality_flags(image_stats(img))
+        out.flags = quality_flags(quality_measures(img))
         out.array = preprocess(img, self.metadata.preprocessing)  # type: ignore[arg-type]
         if keep_image:
             out.image = img

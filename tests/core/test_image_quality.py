@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from skinml.imaging.quality import image_stats, quality_flags
+from skinml.imaging.quality import image_stats, quality_flags, quality_measures
 
 
 def _reference_stats(img: Image.Image) -> dict[str, float]:
@@ -43,6 +43,19 @@ def test_histogram_statistics_equal_the_array_definitions(size):
     assert (got["width"], got["height"]) == size
     for key, want in _reference_stats(img).items():
         assert got[key] == pytest.approx(want, rel=1e-12, abs=1e-12), key
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+@pytest.mark.parametrize("size", [(200, 150), (640, 480)])
+def test_the_predictors_measures_equal_the_full_statistics(size, mode):
+    """The predictor's cheaper path must flag exactly what QC's full statistics would."""
+    rng = np.random.default_rng(7)
+    img = Image.fromarray(rng.integers(0, 256, (*size[::-1], 3), dtype=np.uint8)).convert(mode)
+    full = image_stats(img).as_dict()
+    measures = quality_measures(img)
+    for key, value in vars(measures).items():
+        assert value == full[key], key
+    assert quality_flags(measures) == quality_flags(image_stats(img))
 
 
 def _photo(size=(200, 150), level=128) -> Image.Image:
