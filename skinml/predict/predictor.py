@@ -59,13 +59,8 @@ def output_columns(classes: Sequence[str]) -> list[str]:
     ]
 
 
-def make_session(
-    model_path: str | PathLike[str], threads: int | None = None, *, spinning: bool = True
-):
+def make_session(model_path: str | PathLike[str], threads: int | None = None):
     """An onnxruntime CPU session; ``threads`` caps intra-op threads (None: onnxruntime decides).
-
-    ``spinning=False`` stops idle onnxruntime threads from busy-waiting for the next
-    run, which leaves those cores to the predictor's decoding threads.
 
     Raises:
         ModelFileError: when the file is missing or not a loadable ONNX model.
@@ -79,8 +74,6 @@ def make_session(
     if threads:
         opts.intra_op_num_threads = int(threads)
         opts.inter_op_num_threads = 1
-    if not spinning:
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     try:
         return ort.InferenceSession(str(p), sess_options=opts, providers=["CPUExecutionProvider"])
     except Exception as exc:  # onnxruntime raises its own pybind exception types
