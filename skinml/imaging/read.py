@@ -95,8 +95,8 @@ def read_image(
                     fix="downscale the image, or raise max_pixels if it is genuine",
                 )
             img.load()
-            upright = ImageOps.exif_transpose(img)
-            rgb = to_rgb(upright)
+            ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
+            rgb = to_rgb(img)
             rgb.load()
     except ImageReadError:
         raise
