@@ -83,7 +83,7 @@ def read_image(
         raise ImageReadError("file is empty (0 bytes)", file=path, fix=fix)
     # The pixel limit is checked here, from the header, before anything is decoded.
     # (Not with warnings.catch_warnings: it is not thread-safe, and the predictor
-    # and ingest call this from decoding threads.)
+    # calls this from its decoding threads.)
     try:
         with Image.open(path) as img:
             width, height = img.size
