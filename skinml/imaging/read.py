@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from stat import S_ISDIR
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -71,15 +72,15 @@ def read_image(
     """
     path = Path(path)
     fix = "re-export or re-send the file, or remove it from the list"
-    if not path.exists():
-        raise ImageReadError("file does not exist", file=path, fix="check the path")
-    if path.is_dir():
-        raise ImageReadError("is a folder, not an image", file=path, fix="point at an image file")
     try:
-        size = path.stat().st_size
+        info = path.stat()  # one system call answers exists / folder / empty
+    except FileNotFoundError as exc:
+        raise ImageReadError("file does not exist", file=path, fix="check the path") from exc
     except OSError as exc:
         raise ImageReadError(f"cannot stat: {exc}", file=path, fix=fix) from exc
-    if size == 0:
+    if S_ISDIR(info.st_mode):
+        raise ImageReadError("is a folder, not an image", file=path, fix="point at an image file")
+    if info.st_size == 0:
         raise ImageReadError("file is empty (0 bytes)", file=path, fix=fix)
     # The pixel limit is checked here, from the header, before anything is decoded.
     # (Not with warnings.catch_warnings: it is not thread-safe, and the predictor

@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from skinml.imaging.quality import image_stats, quality_flags, quality_measures
+from skinml.imaging.quality import (
+    image_stats,
+    laplacian_variance,
+    quality_flags,
+    quality_measures,
+)
 
 
 def _reference_stats(img: Image.Image) -> dict[str, float]:
@@ -77,3 +82,16 @@ def test_flags_fire_on_blur_exposure_and_size():
     half_white[:, :100] = 255  # a blown-out flash reflection over half the image
     assert "clipped" in quality_flags(image_stats(Image.fromarray(half_white)))
     assert "too_small" in quality_flags(image_stats(_photo(size=(40, 300))))
+
+
+@pytest.mark.parametrize("shape", [(3, 3), (3, 40), (40, 3), (2, 9), (9, 2), (1, 1), (37, 91)])
+def test_laplacian_variance_matches_the_2d_definition_on_any_shape(shape):
+    """The flattened fast path must drop the wrapped-around border columns exactly."""
+    rng = np.random.default_rng(shape[0] * 100 + shape[1])
+    grey = rng.integers(0, 256, shape, dtype=np.uint8)
+    g = grey.astype(np.float64)
+    lap = g[:-2, 1:-1] + g[2:, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] - 4 * g[1:-1, 1:-1]
+    want = lap.var() if lap.size else 0.0
+    assert laplacian_variance(grey) == pytest.approx(want, rel=1e-12, abs=1e-12)
+    strided = np.asfortranarray(grey)  # a non-C-ordered input gives the same value
+    assert laplacian_variance(strided) == pytest.approx(want, rel=1e-12, abs=1e-12)
