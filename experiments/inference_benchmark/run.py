@@ -5,7 +5,8 @@ One run, one machine, one model, the same real images (HAM10000 200x150 JPEGs):
 1. export the model with ``skinml.export.export_bundle`` (verification + int8),
 2. pure-inference images/s on preprocessed arrays (PyTorch eager, ONNX fp32, ONNX int8),
 3. the end-to-end predictor (decode -> CSV) over 10,000+ images in a fresh light process,
-   with RSS sampled every 1,000 images,
+   three passes, each paired with a pure-inference pass just before it (the ratio is taken
+   per pair, because the shared host's speed drifts), with RSS sampled every 1,000 images,
 4. predictor cold start (import + model load) in fresh processes.
 
 Usage::
@@ -110,11 +111,20 @@ def pure_inference(export, bundle, images: list[Path], threads: int, batch: int,
 
 
 def e2e_child(args: argparse.Namespace) -> None:
-    """Run in a fresh process: the predictor over a CSV list, RSS every 1,000 images."""
+    """Run in a fresh light process: paired passes of pure inference and the predictor.
+
+    The host is shared and its speed drifts by 10-20 % within minutes, so each
+    end-to-end pass over the whole list is paired with a pure-inference pass
+    (the predictor's own onnxruntime session on the first ``--pure-images``
+    images, preprocessed in memory) run just before it, and the ratio is taken
+    per pair. RSS is sampled every 1,000 images of every pass.
+    """
     t0 = time.perf_counter()
     from skinml.predict import ImagePredictor, predict_to_csv
+    from skinml.predict.inputs import InputItem
 
     samples: list[dict[str, float]] = []
+    pass_no = [0]
 
     class Sampled(ImagePredictor):
         def iter_rows(self, items, **kw):
@@ -123,6 +133,7 @@ def e2e_child(args: argparse.Namespace) -> None:
                 if i % 1000 == 0:
                     samples.append(
                         {
+                            "pass": pass_no[0],
                             "images": i,
                             "rss_mib": round(rss_mib(), 1),
                             "seconds": round(time.perf_counter() - start, 2),
@@ -132,16 +143,50 @@ def e2e_child(args: argparse.Namespace) -> None:
 
     pred = Sampled(args.model, threads=args.threads)
     loaded = time.perf_counter()
-    t1 = time.perf_counter()
-    summary = predict_to_csv(
-        args.model,
-        args.list,
-        args.output,
-        batch_size=args.batch_size,
-        progress=False,
-        predictor=pred,
-    )
-    wall = time.perf_counter() - t1
+    with open(args.list, newline="") as fh:
+        paths = [Path(r["image"]) for r in csv.DictReader(fh)][: args.pure_images]
+    # One thread, one image at a time: what reading, checking and preprocessing cost.
+    t = time.perf_counter()
+    arrays = [pred.load(i, InputItem(str(p), p, None)).array for i, p in enumerate(paths)]
+    load_core_ms = (time.perf_counter() - t) / len(paths) * 1e3
+    stacked = np.stack(arrays)
+    batches = [stacked[i : i + args.batch_size] for i in range(0, len(stacked), args.batch_size)]
+    name = pred.tensors["input"]
+
+    def pure_pass() -> float:
+        start = time.perf_counter()
+        for b in batches:
+            pred.session.run(None, {name: b})
+        return len(stacked) / (time.perf_counter() - start)
+
+    pure_pass()  # warm-up
+    pairs = []
+    for k in range(args.repeats):
+        pass_no[0] = k + 1
+        pure = pure_pass()
+        t1 = time.perf_counter()
+        summary = predict_to_csv(
+            args.model,
+            args.list,
+            args.output,
+            batch_size=args.batch_size,
+            progress=False,
+            predictor=pred,
+        )
+        wall = time.perf_counter() - t1
+        e2e = summary.n_rows / wall
+        pairs.append(
+            {
+                "pure_onnx_fp32_images_per_s": pure,
+                "end_to_end_images_per_s": e2e,
+                "wall_s": wall,
+                "ratio": e2e / pure,
+            }
+        )
+    # With perfect overlap on `threads` cores, end to end ÷ pure inference is at most
+    # inference core-ms / (inference core-ms + load core-ms); onnxruntime scales ~linearly.
+    inference_core_ms = args.threads / np.median([p["pure_onnx_fp32_images_per_s"] for p in pairs])
+    inference_core_ms *= 1e3
     heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "pandas", "onnx"))
     print(
         json.dumps(
@@ -149,9 +194,12 @@ def e2e_child(args: argparse.Namespace) -> None:
                 "n_rows": summary.n_rows,
                 "n_ok": summary.n_ok,
                 "n_error": summary.n_error,
-                "wall_s": wall,
-                "images_per_s": summary.n_rows / wall,
+                "pairs": pairs,
                 "import_and_load_s": loaded - t0,
+                "load_core_ms_per_image": load_core_ms,
+                "inference_core_ms_per_image": inference_core_ms,
+                "ceiling_ratio_perfect_overlap": inference_core_ms
+                / (inference_core_ms + load_core_ms),
                 "rss_samples": samples,
                 "heavy_modules": heavy,
             }
@@ -198,7 +246,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--inference-images", type=int, default=1000)
     p.add_argument("--e2e-images", type=int, default=10015)
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--repeats", type=int, default=2, help="pure-inference passes per engine")
+    p.add_argument(
+        "--e2e-repeats", type=int, default=3, help="paired pure + end-to-end passes in the child"
+    )
     p.add_argument("--quick", action="store_true", help="small smoke run")
     p.add_argument("--workdir", type=Path, default=None)
     p.add_argument("--out", type=Path, default=HERE / "results.json")
@@ -208,12 +259,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--list", type=Path, help=argparse.SUPPRESS)
     p.add_argument("--output", type=Path, help=argparse.SUPPRESS)
+    p.add_argument("--pure-images", type=int, default=1000, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.e2e_child:
         e2e_child(args)
         return 0
     if args.quick:
-        args.inference_images, args.e2e_images, args.repeats = 256, 1500, 1
+        args.inference_images, args.e2e_images, args.repeats, args.e2e_repeats = 256, 1500, 1, 1
     if not HAM.exists():
         print(f"real data {HAM} is absent; set SKINML_SHARED_DATA", file=sys.stderr)
         return 2
@@ -295,6 +347,10 @@ def main(argv: list[str] | None = None) -> int:
             str(args.threads),
             "--batch-size",
             str(args.batch_size),
+            "--repeats",
+            str(args.e2e_repeats),
+            "--pure-images",
+            str(args.inference_images),
         ],
         capture_output=True,
         text=True,
@@ -304,6 +360,8 @@ def main(argv: list[str] | None = None) -> int:
     cold = cold_start(export.onnx_path, args.threads)
 
     rss = [s["rss_mib"] for s in e2e["rss_samples"]]
+    ratios = [p["ratio"] for p in e2e["pairs"]]
+    pair_e2e = [p["end_to_end_images_per_s"] for p in e2e["pairs"]]
     results = {
         "started": started,
         "machine": {
@@ -337,9 +395,13 @@ def main(argv: list[str] | None = None) -> int:
             "images": e2e["n_rows"],
             "ok": e2e["n_ok"],
             "errors": e2e["n_error"],
-            "images_per_s": e2e["images_per_s"],
-            "wall_s": e2e["wall_s"],
-            "ratio_to_pure_onnx_fp32_inference": e2e["images_per_s"] / inf["onnx_fp32"],
+            "passes": e2e["pairs"],
+            "images_per_s_median": float(np.median(pair_e2e)),
+            "ratio_to_pure_onnx_fp32_inference_median_of_pairs": float(np.median(ratios)),
+            "ratio_to_pure_onnx_fp32_inference_range": [min(ratios), max(ratios)],
+            "load_core_ms_per_image": e2e["load_core_ms_per_image"],
+            "inference_core_ms_per_image": e2e["inference_core_ms_per_image"],
+            "ceiling_ratio_perfect_overlap": e2e["ceiling_ratio_perfect_overlap"],
             "heavy_modules_imported": e2e["heavy_modules"],
         },
         "memory_rss_mib_every_1000_images": e2e["rss_samples"],
@@ -353,7 +415,7 @@ def main(argv: list[str] | None = None) -> int:
         "onnx_int8_at_least_2.5x_eager": sp["onnx_int8"] >= 2.5,
         "int8_accuracy_loss_at_most_0.5_points": None if loss is None else loss <= 0.5,
         "end_to_end_at_least_0.8_of_pure_inference": results["end_to_end"][
-            "ratio_to_pure_onnx_fp32_inference"
+            "ratio_to_pure_onnx_fp32_inference_median_of_pairs"
         ]
         >= 0.8,
         "memory_flat_growth_below_50_mib": None

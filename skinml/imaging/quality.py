@@ -62,7 +62,8 @@ def laplacian_variance(grey: np.ndarray) -> float:
     The predictor measures every image, so this works on the flattened image,
     where each neighbour is a contiguous shifted slice (several times faster
     than 2-D slicing); the wrapped-around border columns are dropped before the
-    statistics. Sums are integers held exactly in float64, so the value is exact.
+    statistics. Sums are exact integers, and there is no BLAS call: OpenBLAS's threads
+    would fight onnxruntime's for the cores when this runs in decoding threads.
     """
     h, w = grey.shape
     if h < 3 or w < 3:
@@ -73,9 +74,11 @@ def laplacian_variance(grey: np.ndarray) -> float:
     lap += g[lo - 1 : hi - 1]
     lap += g[lo + 1 : hi + 1]
     lap -= g[lo:hi] << 2
-    inner = lap.reshape(h - 2, w)[:, 1:-1].astype(np.float64).ravel()
+    inner = lap.reshape(h - 2, w)[:, 1:-1].astype(np.int32)  # squares <= 1020**2 fit
     n = inner.size
-    total, squares = int(inner.sum()), int(inner @ inner)
+    total = int(inner.sum(dtype=np.int64))
+    inner *= inner
+    squares = int(inner.sum(dtype=np.int64))
     return (squares * n - total * total) / (n * n)
 
 
@@ -83,8 +86,8 @@ def _hist_mean_std(hist: list[int] | np.ndarray) -> tuple[float, float]:
     """Mean and population standard deviation of 0-255 values from their histogram."""
     h = np.asarray(hist, dtype=np.float64)
     n = max(h.sum(), 1.0)
-    mean = float(h @ _LEVELS / n)
-    var = float(h @ (_LEVELS - mean) ** 2 / n)
+    mean = float((h * _LEVELS).sum() / n)  # elementwise, not `@`: no BLAS threads
+    var = float((h * (_LEVELS - mean) ** 2).sum() / n)
     return mean, var**0.5
 
 
