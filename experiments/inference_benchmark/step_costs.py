@@ -67,9 +67,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=None, help="also write the JSON here")
     args = ap.parse_args(argv)
 
+    from skinml.errors import ModelFileError
     from skinml.modelfile import read_metadata
 
-    prep = read_metadata(args.model).preprocessing
+    try:
+        prep = read_metadata(args.model).preprocessing
+    except ModelFileError as exc:
+        ap.error(str(exc))
     result: dict[str, object] = {
         "model_input_size": list(prep.input_size),
         "interpolation": prep.interpolation,
