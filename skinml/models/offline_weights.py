@@ -134,9 +134,9 @@ def weights_provenance(spec: OfflineWeights, path: Path) -> dict[str, Any]:
 _BN = r"(weight|bias|running_mean|running_var|num_batches_tracked)"
 #: EfficientNet-PyTorch name of a non-block tensor -> timm name.
 _TOP_LEVEL = {
-    rf"_conv_stem\.weight": "conv_stem.weight",
+    r"_conv_stem\.weight": "conv_stem.weight",
     rf"_bn0\.{_BN}": r"bn1.\1",
-    rf"_conv_head\.weight": "conv_head.weight",
+    r"_conv_head\.weight": "conv_head.weight",
     rf"_bn1\.{_BN}": r"bn2.\1",
     r"_fc\.(weight|bias)": r"classifier.\1",
 }

@@ -80,7 +80,7 @@ def warmup_cosine(
     """
     from torch.optim.lr_scheduler import LambdaLR
 
-    warmup = int(round(warmup_fraction * total_steps))
+    warmup = round(warmup_fraction * total_steps)
     return LambdaLR(
         optimizer,
         lambda step: warmup_cosine_factor(step, total_steps, warmup, final_lr_ratio),
