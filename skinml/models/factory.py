@@ -64,7 +64,6 @@ def create_classifier(
             )
         spec = ow.offline_weights(weights_package, name)
         weights_path = ow.installed_weights_file(spec)
-    pretrained_cfg_overlay = None
     if weights_path is not None:
         weights = Path(weights_path)
         if not weights.is_file():
@@ -75,41 +74,74 @@ def create_classifier(
                 "model.weights_path=null",
             )
         state = ow.load_state_dict_file(weights)
-        if ow.is_efficientnet_pytorch_state_dict(state):
-            model = timm.create_model(
-                name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, **kwargs
-            )
-            ow.load_imagenet_backbone(model, state, source_name=str(weights))
-            return reset_head(model)
-        pretrained = True
-        pretrained_cfg_overlay = {"file": str(weights)}
+        model = timm.create_model(
+            name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, **kwargs
+        )
+        load = (
+            ow.load_imagenet_backbone
+            if ow.is_efficientnet_pytorch_state_dict(state)
+            else ow.load_matching_state_dict
+        )
+        head_loaded = load(model, state, source_name=str(weights))
+        return model if head_loaded else reset_head(model)
     try:
         model = timm.create_model(
-            name,
-            pretrained=pretrained,
-            num_classes=num_classes,
-            drop_rate=drop_rate,
-            pretrained_cfg_overlay=pretrained_cfg_overlay,
-            **kwargs,
+            name, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate, **kwargs
         )
-        return reset_head(model) if pretrained else model
     except (OSError, RuntimeError) as exc:
-        if weights_path is not None and isinstance(exc, RuntimeError):
-            lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-            first = next((ln for ln in lines if "size mismatch" in ln), lines[0] if lines else "")
-            raise ConfigError(
-                f"the weights do not fit {name!r}: {first[:300]}",
-                file=weights_path,
-                fix="use weights saved from the same architecture as model.name",
-            ) from exc
-        if pretrained and weights_path is None:
+        if pretrained:
             raise ConfigError(
                 f"could not download pretrained weights for {name!r}: {exc}",
                 column="model.pretrained",
                 fix="run online once, pass model.weights_path=/path/to/weights.safetensors, "
+                "use an offline weights package (model=efficientnet_lite0), "
                 "or set model.pretrained=false",
             ) from exc
         raise
+    head_is_new = num_classes != model.pretrained_cfg.get("num_classes", num_classes)
+    return reset_head(model) if pretrained and head_is_new else model
+
+
+def backbone_provenance(
+    name: str,
+    *,
+    pretrained: bool = False,
+    weights_path: str | PathLike[str] | None = None,
+    weights_package: str | None = None,
+    **_: Any,
+) -> dict[str, Any]:
+    """Where a backbone's initial weights came from, for the model file and its card.
+
+    Takes the same arguments as :func:`create_classifier` (a model config), so
+    ``backbone_provenance(**cfg.model)`` describes what that config loads.
+    """
+    from skinml.integrity.checksums import sha256_file
+    from skinml.models import offline_weights as ow
+
+    out: dict[str, Any] = {"architecture": name}
+    if weights_package:
+        spec = ow.offline_weights(weights_package, name)
+        out["pretrained_weights"] = ow.weights_provenance(spec, ow.installed_weights_file(spec))
+    elif weights_path:
+        path = Path(weights_path)
+        out["pretrained_weights"] = {
+            "source": "local file",
+            "file": path.name,
+            "file_sha256": sha256_file(path),
+        }
+    elif pretrained:
+        import timm
+
+        cfg = timm.models.get_pretrained_cfg(name)
+        out["pretrained_weights"] = {
+            "source": "timm / Hugging Face hub (online)",
+            "hub_id": getattr(cfg, "hf_hub_id", None),
+            "tag": getattr(cfg, "tag", None),
+            "license": getattr(cfg, "license", None),
+        }
+    else:
+        out["pretrained_weights"] = None  # random initialisation: trained from scratch
+    return out
 
 
 def reset_head(model: Any, std: float = 0.01) -> Any:

@@ -271,15 +271,21 @@ def load_state_dict_file(path: str | PathLike[str]) -> dict[str, Any]:
     return state
 
 
-def load_imagenet_backbone(model: Any, state_dict: dict[str, Any], *, source_name: str) -> None:
+def load_imagenet_backbone(model: Any, state_dict: dict[str, Any], *, source_name: str) -> bool:
     """Load converted ImageNet weights into ``model``, keeping its own (new) classifier head.
 
     The 1000-class ImageNet head is used only when the model also has 1000 classes.
+
+    Returns:
+        Whether the ImageNet head was loaded too (False: the model's head is new).
     """
     converted = convert_efficientnet_pytorch(state_dict, model, source_name=source_name)
     head = model.get_classifier()
     head_keys = [k for k in converted if k.startswith("classifier.")]
-    if head is None or any(converted[k].shape != model.state_dict()[k].shape for k in head_keys):
+    new_head = head is None or any(
+        converted[k].shape != model.state_dict()[k].shape for k in head_keys
+    )
+    if new_head:
         for k in head_keys:
             del converted[k]
     result = model.load_state_dict(converted, strict=False)
@@ -294,3 +300,57 @@ def load_imagenet_backbone(model: Any, state_dict: dict[str, Any], *, source_nam
             f"unexpected {result.unexpected_keys[:3]})",
             file=source_name,
         )
+    return not new_head
+
+
+def load_matching_state_dict(model: Any, state_dict: dict[str, Any], *, source_name: str) -> bool:
+    """Load a state dict in the model's own (timm) names, refusing anything that does not fit.
+
+    timm's own file loading turns strict checking off whenever the class count differs,
+    so a file of another architecture would load half-way in silence. Here only the
+    classifier head may differ (it is then left new); any other missing, unexpected or
+    differently shaped tensor is an error naming the first one.
+
+    Returns:
+        Whether the file's classifier head was loaded too.
+    """
+    target = model.state_dict()
+    head = model.get_classifier() if hasattr(model, "get_classifier") else None
+    head_names = {n for n, t in target.items() if head is not None and _belongs(t, head)}
+    new_head = any(
+        k in state_dict and tuple(state_dict[k].shape) != tuple(target[k].shape) for k in head_names
+    ) or not head_names <= set(state_dict)
+    problems = []
+    for name, tensor in state_dict.items():
+        if name in head_names and new_head:
+            continue
+        if name not in target:
+            problems.append(
+                f"tensor {name!r} {tuple(tensor.shape)} has no counterpart in the model"
+            )
+        elif tuple(tensor.shape) != tuple(target[name].shape):
+            problems.append(
+                f"tensor {name!r} has shape {tuple(tensor.shape)} but the model needs "
+                f"{tuple(target[name].shape)}"
+            )
+    missing = [
+        k
+        for k in target
+        if k not in state_dict and k not in head_names and not k.endswith("num_batches_tracked")
+    ]
+    if missing:
+        problems.append(f"the file provides no tensor for {missing[0]!r} ({len(missing)} missing)")
+    if problems:
+        raise ConfigError(
+            f"{problems[0]}" + (f" ({len(problems)} problems in all)" if len(problems) > 1 else ""),
+            file=source_name,
+            expected="a state dict saved from the same timm architecture as model.name",
+            fix="use weights saved from model.name (timm.create_model(NAME).state_dict())",
+        )
+    keep = {k: v for k, v in state_dict.items() if not (new_head and k in head_names)}
+    model.load_state_dict(keep, strict=False)
+    return not new_head
+
+
+def _belongs(tensor: Any, module: Any) -> bool:
+    return any(tensor.data_ptr() == p.data_ptr() for p in module.state_dict().values())

@@ -117,6 +117,7 @@ def bundle_from_run(
         OperatingThreshold,
         Provenance,
     )
+    from skinml.models.factory import backbone_provenance
 
     metrics = {**evaluation["val"].model_metrics(), **evaluation["test"].model_metrics()}
     thresholds = ()
@@ -160,6 +161,7 @@ def bundle_from_run(
         metrics=metrics,
         intended_use=str(cfg.export.intended_use),
         limitations=str(cfg.export.limitations),
+        extra={"backbone": backbone_provenance(**model_config(cfg.model))},
     )
     return ModelBundle(
         architecture=str(cfg.model.name),
@@ -168,3 +170,15 @@ def bundle_from_run(
         metadata=meta,
         split_manifest=str(data.split_manifest_path.resolve()),
     )
+
+
+def model_config(model_cfg: Any) -> dict[str, Any]:
+    """A model config as plain keyword arguments (no Hydra ``_target_``/``_partial_`` keys)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    raw = (
+        OmegaConf.to_container(model_cfg, resolve=True)
+        if isinstance(model_cfg, DictConfig)
+        else dict(model_cfg)
+    )
+    return {k: v for k, v in raw.items() if not k.startswith("_")}

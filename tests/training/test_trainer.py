@@ -131,3 +131,112 @@ def test_early_stopping_stops_and_keeps_best(tmp_path):
         validate=lambda logits, y: {"val_never_improves": 0.5},
     )
     assert res.stopped_early and len(res.history) == 2 and res.best_epoch == 0
+
+
+def test_backbone_learns_at_its_scale_and_flattening_schedulers_are_refused(tmp_path):
+    from skinml.errors import ConfigError
+    from skinml.training.finetune import apply_lr_scale, parameter_groups
+
+    model = create_classifier("resnet10t", 2)
+    opt = torch.optim.AdamW(
+        parameter_groups(model, backbone_lr_scale=0.1, no_decay_1d=True), lr=1e-3
+    )
+    apply_lr_scale(opt)
+    by_name = {g["name"]: g for g in opt.param_groups}
+    assert by_name["head"]["lr"] == pytest.approx(1e-3)
+    assert by_name["backbone"]["lr"] == pytest.approx(1e-4)
+    assert by_name["backbone_no_decay"]["weight_decay"] == 0.0
+    assert by_name["backbone"]["weight_decay"] == pytest.approx(0.01)
+    n_params = sum(len(g["params"]) for g in opt.param_groups)
+    assert n_params == len(list(model.parameters()))
+    head_ids = {id(p) for p in model.get_classifier().parameters()}
+    assert {
+        id(p) for g in opt.param_groups if g["name"].startswith("head") for p in g["params"]
+    } == head_ids
+
+    trainer = Trainer(
+        max_epochs=1, batch_size=16, device="cpu", progress=False, threads=1, backbone_lr_scale=0.1
+    )
+    make = _data(32)
+    with pytest.raises(ConfigError, match="warmup_cosine"):
+        trainer.fit(
+            create_classifier("resnet10t", 2),
+            make(False),
+            make(False),
+            optimizer_factory=functools.partial(torch.optim.AdamW, lr=1e-3),
+            scheduler_factory=functools.partial(torch.optim.lr_scheduler.OneCycleLR, max_lr=1e-3),
+            checkpoint_dir=tmp_path,
+            seed=0,
+        )
+
+
+def test_warmup_cosine_keeps_group_ratios_and_shape():
+    from skinml.training.finetune import warmup_cosine, warmup_cosine_factor
+
+    assert warmup_cosine_factor(0, 100, 10, 0.01) == pytest.approx(0.1)
+    assert warmup_cosine_factor(9, 100, 10, 0.01) == pytest.approx(1.0)
+    assert warmup_cosine_factor(10, 100, 10, 0.01) == pytest.approx(1.0)
+    assert warmup_cosine_factor(100, 100, 10, 0.01) == pytest.approx(0.01)
+    w = torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.SGD([{"params": [w], "lr": 1.0}, {"params": [], "lr": 0.1}], lr=1.0)
+    sched = warmup_cosine(opt, total_steps=20, warmup_fraction=0.25)
+    seen = []
+    for _ in range(20):
+        seen.append([g["lr"] for g in opt.param_groups])
+        opt.step()
+        sched.step()
+    assert all(b == pytest.approx(a * 0.1) for a, b in seen)
+    assert max(a for a, _ in seen) == pytest.approx(1.0) and seen[0][0] == pytest.approx(0.2)
+
+
+def test_ema_weights_are_selected_and_resume_exactly(tmp_path):
+    """With EMA on, the best state is the averaged weights, and a resumed run matches."""
+    make = _data()
+
+    def fit(tmp, resume=None, on_epoch_end=None):
+        torch.manual_seed(0)
+        model = create_classifier("resnet10t", 2, drop_rate=0.2)
+        trainer = Trainer(
+            max_epochs=3,
+            batch_size=16,
+            device="cpu",
+            progress=False,
+            early_stopping_patience=10,
+            threads=1,
+            ema_decay=0.9,
+            backbone_lr_scale=0.5,
+            no_weight_decay_1d=True,
+        )
+        from skinml.training.finetune import warmup_cosine
+
+        result = trainer.fit(
+            model,
+            make(True),
+            make(False),
+            optimizer_factory=functools.partial(torch.optim.AdamW, lr=1e-3),
+            scheduler_factory=warmup_cosine,
+            checkpoint_dir=tmp,
+            seed=3,
+            resume_from=resume,
+            on_epoch_end=on_epoch_end,
+        )
+        return model, result
+
+    model, full = fit(tmp_path / "full")
+    last = {k: v for k, v in model.state_dict().items()}
+    assert any(
+        not torch.equal(full.best_state_dict[k], last[k])
+        for k in last
+        if last[k].is_floating_point()
+    )  # the averaged weights, not the last step's
+
+    def crash(epoch, metrics):
+        if epoch == 0:
+            raise _CrashError
+
+    with pytest.raises(_CrashError):
+        fit(tmp_path / "cut", on_epoch_end=crash)
+    _, resumed = fit(tmp_path / "cut", resume=tmp_path / "cut" / "last.pt")
+    assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    for k, v in full.best_state_dict.items():
+        assert torch.equal(v, resumed.best_state_dict[k]), k
