@@ -11,10 +11,16 @@ Two skinml figures are reported:
 * ``wall`` - images/s including what the hand loop does not do: per-epoch validation
   on the validation split and the checkpoint written every epoch.
 
+The hand loop can also be run with channels_last and with ``torch.compile`` (``--hand
+channels_last compile``), to measure whether either is worth adopting on CPU.
+
 Usage::
 
     .venv/bin/python experiments/train_throughput/run.py                      # 28 px
     .venv/bin/python experiments/train_throughput/run.py --experiment dermamnist_64
+    .venv/bin/python experiments/train_throughput/run.py --experiment ham10000_lesion_lite0 \
+        --override data.image_size=224 --max-train-images 384 --epochs 1 \
+        --hand plain channels_last compile --out experiments/train_throughput/lite0_224.json
 
 Writes ``results.json`` beside this file unless ``--out`` is given.
 """
@@ -57,8 +63,14 @@ def compose(experiment: str, overrides: list[str]):
     return cfg
 
 
-def hand_loop(cfg, images, targets, prep, epochs: int, threads: int, seed: int) -> float:
-    """The minimal loop a researcher would write; returns training images/s."""
+def hand_loop(
+    cfg, images, targets, prep, epochs: int, threads: int, seed: int, variant: str = "plain"
+) -> float:
+    """The minimal loop a researcher would write; returns training images/s.
+
+    ``variant``: ``plain`` (NCHW), ``channels_last``, or ``compile`` (channels_last plus
+    ``torch.compile``; its compilation is excluded by a warm-up step before timing).
+    """
     import albumentations as A
     import timm
     import torch
@@ -81,6 +93,10 @@ def hand_loop(cfg, images, targets, prep, epochs: int, threads: int, seed: int) 
 
     n_classes = len(cfg.data.classes)
     model = timm.create_model(cfg.model.name, num_classes=n_classes, drop_rate=cfg.model.drop_rate)
+    fast = variant in ("channels_last", "compile")
+    if fast:
+        model = model.to(memory_format=torch.channels_last)
+    net = torch.compile(model) if variant == "compile" else model
     opt = torch.optim.AdamW(
         model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay
     )
@@ -90,11 +106,17 @@ def hand_loop(cfg, images, targets, prep, epochs: int, threads: int, seed: int) 
     )
     loss_fn = torch.nn.CrossEntropyLoss()
     model.train()
+    if variant == "compile":  # compile once, outside the timed loop
+        x, y = next(iter(loader))
+        loss_fn(net(x.contiguous(memory_format=torch.channels_last)), y).backward()
+        opt.zero_grad(set_to_none=True)
     seen, t0 = 0, time.perf_counter()
     for _ in range(epochs):
         for x, y in loader:
+            if fast:
+                x = x.contiguous(memory_format=torch.channels_last)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(model(x), y)
+            loss = loss_fn(net(x), y)
             loss.backward()
             opt.step()
             sched.step()
@@ -128,6 +150,11 @@ def skinml_trainer(cfg, datasets, epochs: int, threads: int, seed: int) -> dict[
     return {"train_loop": statistics.mean(loop), "wall": len(train_ds) * epochs / wall}
 
 
+def _first(manifest, n: int | None):
+    """The first ``n`` rows of a manifest (all when ``n`` is None)."""
+    return manifest if n is None else manifest.subset([i < n for i in range(len(manifest))])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--experiment", default="dermamnist_28")
@@ -136,6 +163,17 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--override", action="append", default=[], help="Hydra override")
+    parser.add_argument(
+        "--max-train-images", type=int, help="time on the first N training images only"
+    )
+    parser.add_argument(
+        "--hand",
+        nargs="+",
+        default=["plain"],
+        choices=["plain", "channels_last", "compile"],
+        help="hand-loop variants to time (each against skinml in every repeat)",
+    )
     args = parser.parse_args()
 
     import torch
@@ -146,16 +184,23 @@ def main() -> None:
     from skinml.models.factory import preprocessing_for
     from skinml.training.data_setup import prepare_data, split_targets
 
-    cfg = compose(args.experiment, [])
+    cfg = compose(args.experiment, args.override)
     with tempfile.TemporaryDirectory() as tmp:
         data = prepare_data(cfg.data, seed=cfg.seed, run_dir=Path(tmp))
     targets = split_targets(data.manifest, data.classes)
     model = instantiate(cfg.model)(num_classes=len(data.classes))
     prep = preprocessing_for(model, cfg.data.image_size, resize=cfg.data.resize)
+    limit = {"train": args.max_train_images, "val": args.max_train_images}
     images = {
-        s: load_resized_images(data.manifest.split(s), prep, threads=args.threads)
+        s: load_resized_images(
+            _first(data.manifest.split(s), limit[s]),
+            prep,
+            threads=args.threads,
+        )
         for s in ("train", "val")
     }
+    if args.max_train_images:
+        targets = {s: targets[s][: len(images[s])] for s in ("train", "val")}
     augment = build_augmentation(instantiate(cfg.augmentation.transforms), seed=args.seed)
     datasets = (
         ManifestImageDataset(images["train"], targets["train"], prep, augment),
@@ -163,15 +208,28 @@ def main() -> None:
         data.classes,
     )
 
-    hand, loop, wall = [], [], []
+    hands: dict[str, list[float]] = {v: [] for v in args.hand}
+    loop, wall = [], []
     for r in range(args.repeats):
-        hand.append(
-            hand_loop(cfg, images["train"], targets["train"], prep, args.epochs, args.threads, r)
-        )
+        for variant in args.hand:
+            hands[variant].append(
+                hand_loop(
+                    cfg,
+                    images["train"],
+                    targets["train"],
+                    prep,
+                    args.epochs,
+                    args.threads,
+                    r,
+                    variant,
+                )
+            )
         got = skinml_trainer(cfg, datasets, args.epochs, args.threads, r)
         loop.append(got["train_loop"])
         wall.append(got["wall"])
-        print(f"repeat {r}: hand {hand[-1]:.1f}  skinml loop {loop[-1]:.1f}  wall {wall[-1]:.1f}")
+        shown = "  ".join(f"hand[{v}] {x[-1]:.1f}" for v, x in hands.items())
+        print(f"repeat {r}: {shown}  skinml loop {loop[-1]:.1f}  wall {wall[-1]:.1f}", flush=True)
+    hand = hands[args.hand[0]]
 
     med = statistics.median
     results = {
@@ -188,7 +246,15 @@ def main() -> None:
         "skinml_wall_images_per_s_incl_validation_and_checkpoint": med(wall),
         "skinml_over_hand_loop": med(loop) / med(hand),
         "skinml_wall_over_hand_loop": med(wall) / med(hand),
-        "all_runs": {"hand": hand, "skinml_loop": loop, "skinml_wall": wall},
+        "hand_variant": args.hand[0],
+        "skinml_channels_last": bool(cfg.trainer.channels_last),
+        **{f"hand_loop_{v}_images_per_s": med(x) for v, x in hands.items() if v != args.hand[0]},
+        **{
+            f"skinml_over_hand_loop_{v}": med(loop) / med(x)
+            for v, x in hands.items()
+            if v != args.hand[0]
+        },
+        "all_runs": {"hand": hand, "skinml_loop": loop, "skinml_wall": wall, "hands": hands},
         "machine": {
             "cpu": platform.processor() or platform.machine(),
             "cores": os.cpu_count(),
