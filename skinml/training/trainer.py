@@ -87,7 +87,7 @@ class Trainer:
         threads: torch CPU threads (None = torch default).
         max_steps_per_epoch: cap for quick tests.
         backbone_lr_scale: learning rate of the backbone relative to the head's (``optim.lr``);
-            0.1 suits ImageNet-pretrained backbones. Needs a scheduler that keeps per-group
+            0.1-0.3 suits ImageNet-pretrained backbones. Needs a scheduler that keeps per-group
             rates (``scheduler=warmup_cosine``), which is checked.
         no_weight_decay_1d: exempt biases and normalisation weights from weight decay.
         ema_decay: keep an exponential moving average of the weights (timm ``ModelEmaV3``,
@@ -224,13 +224,12 @@ class Trainer:
         from tqdm.auto import tqdm
 
         from skinml.data.torch_dataset import make_loader
+        from skinml.training.finetune import apply_lr_scale, parameter_groups
 
         env = env or DistEnv()
         if self.threads:
             torch.set_num_threads(self.threads)
         checkpoint_dir = Path(checkpoint_dir)
-        from skinml.training.finetune import apply_lr_scale, parameter_groups
-
         model = model.to(self.device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)
