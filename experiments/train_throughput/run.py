@@ -212,8 +212,8 @@ def main() -> None:
     loop, wall = [], []
     for r in range(args.repeats):
         for variant in args.hand:
-            hands[variant].append(
-                hand_loop(
+            try:
+                rate = hand_loop(
                     cfg,
                     images["train"],
                     targets["train"],
@@ -223,7 +223,10 @@ def main() -> None:
                     r,
                     variant,
                 )
-            )
+            except Exception as exc:  # torch.compile can fail in many ways on CPU
+                print(f"hand loop {variant} failed: {type(exc).__name__}: {exc}", flush=True)
+                rate = float("nan")
+            hands[variant].append(rate)
         got = skinml_trainer(cfg, datasets, args.epochs, args.threads, r)
         loop.append(got["train_loop"])
         wall.append(got["wall"])
