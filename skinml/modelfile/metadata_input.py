@@ -14,11 +14,13 @@ The rules, per column kind:
   ``age = 0`` (the training mean) and ``age_missing = 1``. A value that is not a number
   or lies outside the range is an error naming the column and row: never clipped.
 * **categorical** (``sex``, ``localization`` and any other column): one-hot over the
-  categories seen in training plus an explicit ``<column>=unknown`` slot. A missing value
-  sets the unknown slot. A value never seen in training is an error for columns with a
-  closed vocabulary (``sex``: a token such as ``femal`` is a typo, not a new sex) and
-  sets the unknown slot, with a note, for open vocabularies (``localization``: anatomical
-  site names differ between datasets and rare sites may be absent from training).
+  categories plus an explicit ``<column>=unknown`` slot. A missing value sets the unknown
+  slot. ``sex`` has a closed vocabulary (``female``, ``male``): any other value is an
+  error, in training and in prediction (``femal`` is a typo, not a new category, and must
+  not become one because it occurred in the training split). Other columns
+  (``localization``) have open vocabularies, the categories seen in training: an unseen
+  value sets the unknown slot, with a note (anatomical site names differ between
+  datasets and rare sites may be absent from training).
 
 Missing means an empty cell, NaN, or one of :data:`MISSING_TOKENS` (``unknown``, ``NA``...).
 Category tokens are compared after lower-casing, turning ``_`` into a space and collapsing
@@ -44,8 +46,8 @@ ENCODING_FORMAT = 1
 MISSING_TOKENS = ("", "unknown", "nan", "na", "n/a", "none", "null", "?")
 #: Columns read as numbers, with their unit and valid range.
 NUMERIC_COLUMNS: dict[str, tuple[str, float, float]] = {"age": ("years", 0.0, 120.0)}
-#: Categorical columns whose unseen values are errors rather than "unknown".
-CLOSED_VOCABULARY = frozenset({"sex"})
+#: Categorical columns with a fixed vocabulary: any other value is an error, never a category.
+CLOSED_VOCABULARY: dict[str, tuple[str, ...]] = {"sex": ("female", "male")}
 UNKNOWN = "unknown"
 
 
@@ -448,11 +450,13 @@ def fit_metadata_encoding(
             std = float(arr.std()) if len(arr) > 1 and arr.std() > 0 else 1.0
             fitted.append(NumericColumn(name, float(arr.mean()), std, low, high, unit))
         else:
-            cats = sorted({normalise_token(v) for v in cells if not is_missing(v)})
-            if not cats:
+            seen = sorted({normalise_token(v) for v in cells if not is_missing(v)})
+            if not seen:
                 _no_values(name, source)
-            unseen = "error" if name in CLOSED_VOCABULARY else UNKNOWN
-            fitted.append(CategoricalColumn(name, tuple(cats), unseen))
+            if name in CLOSED_VOCABULARY:  # bad cells are reported row by row by encode_rows
+                fitted.append(CategoricalColumn(name, CLOSED_VOCABULARY[name], "error"))
+            else:
+                fitted.append(CategoricalColumn(name, tuple(seen), UNKNOWN))
     return MetadataEncoding(tuple(fitted), n_fitted=n_rows)
 
 

@@ -121,6 +121,16 @@ def test_from_dict_refuses_other_formats_and_tampered_documents(encoding):
         MetadataEncoding.from_dict({**doc, "encoding": [{"kind": "numeric"}]})
 
 
+def test_sex_has_a_closed_vocabulary_even_when_training_data_has_a_typo():
+    enc = fit_metadata_encoding(["sex"], {"sex": ["male", "femal", "female"]})
+    assert enc.feature_names == ("sex=female", "sex=male", "sex=unknown")
+    out = enc.encode_rows([{"sex": "femal"}, {"sex": "MALE"}])
+    assert [(i, e.column) for i, e in out.errors] == [(0, "sex")]
+    # an open vocabulary learns its categories from the training split
+    enc = fit_metadata_encoding(["localization"], {"localization": ["Back", "scalp"]})
+    assert enc.feature_names == ("localization=back", "localization=scalp", "localization=unknown")
+
+
 def test_misspelled_or_empty_columns_are_config_errors():
     with pytest.raises(ConfigError) as info:
         fit_metadata_encoding(
