@@ -206,3 +206,31 @@ def test_training_masks_metadata_columns_at_the_configured_rate():
     np.testing.assert_array_equal(rows, again)  # replayable from the epoch seed
     plain = ManifestImageDataset(images, np.zeros(400, np.int64), prep, metadata=feats)
     np.testing.assert_array_equal(np.stack([plain[i][0][1].numpy() for i in range(5)]), feats[:5])
+
+
+def test_tta_flips_the_image_and_not_the_metadata():
+    import torch
+
+    from skinml.data.torch_dataset import ManifestImageDataset
+    from skinml.data.transforms import tta_views
+    from skinml.modelfile.metadata import Preprocessing
+    from skinml.models.factory import create_classifier
+    from skinml.training.trainer import Trainer
+
+    torch.manual_seed(0)
+    model = create_classifier("test_resnet", 2, metadata_features=4).eval()
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 255, (5, 32, 32, 3), dtype=np.uint8)
+    meta = rng.normal(size=(5, 4)).astype(np.float32)
+    prep = Preprocessing((32, 32), (0.5, 0.5, 0.5), (0.25, 0.25, 0.25))
+    ds = ManifestImageDataset(images, np.array([0, 1, 0, 1, 1]), prep, metadata=meta)
+    trainer = Trainer(device="cpu", eval_batch_size=2, progress=False, channels_last=True)
+    logits, targets = trainer.predict_logits(model, ds, tta=True)
+    x = torch.stack([ds[i][0][0] for i in range(5)])
+    m = torch.from_numpy(meta)
+    with torch.no_grad():
+        want = torch.stack([model(v, m) for v in tta_views(x)]).mean(0).numpy()
+        plain = model(x, m).numpy()
+    np.testing.assert_allclose(logits, want, atol=1e-5)
+    assert np.abs(want - plain).max() > 1e-6  # the flips did something
+    assert targets.tolist() == [0, 1, 0, 1, 1]
