@@ -92,14 +92,16 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
         data = prepare_data(cfg.data, seed=cfg.seed, run_dir=run_dir, write=env.is_main)
         targets = split_targets(data.manifest, data.classes)
         columns = metadata_columns(cfg.data)
-        metadata = encode_metadata(data.manifest, columns) if columns else None
-        fusion = {} if metadata is None else {"metadata_features": metadata.encoding.n_features}
-        if metadata is not None and env.is_main:
+        meta_features = encode_metadata(data.manifest, columns) if columns else None
+        fusion = {}
+        if meta_features is not None:
+            fusion = {"metadata_features": meta_features.encoding.n_features}
+        if meta_features is not None and env.is_main:
             log.info(
                 "metadata fusion: %d features from %s; cells encoded as unknown: %s",
-                metadata.encoding.n_features,
+                meta_features.encoding.n_features,
                 columns,
-                metadata.n_unknown,
+                meta_features.n_unknown,
             )
         model = instantiate(cfg.model)(num_classes=len(data.classes), **fusion)
         prep = preprocessing_for(
@@ -118,12 +120,12 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
         augment = build_augmentation(instantiate(cfg.augmentation.transforms), seed=cfg.seed)
 
         def with_metadata(split: str) -> dict[str, Any]:
-            if metadata is None:
+            if meta_features is None:
                 return {}
-            kw: dict[str, Any] = {"metadata": metadata.splits[split]}
+            kw: dict[str, Any] = {"metadata": meta_features.splits[split]}
             if split == "train":
                 kw["masking"] = float(cfg.data.get("metadata_masking", 0.0))
-                kw["missing_blocks"] = metadata.encoding.column_slices()
+                kw["missing_blocks"] = meta_features.encoding.column_slices()
             return kw
 
         train_ds = ManifestImageDataset(
@@ -190,6 +192,14 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             )
             trk.log_artifact(data.split_manifest_path, "data")
             log_dataset_card(trk, data, run_dir)
+            if meta_features is not None:
+                trk.log_dict(
+                    {
+                        **meta_features.encoding.to_dict(),
+                        "cells_encoded_as_unknown": meta_features.n_unknown,
+                    },
+                    "data/metadata_input.json",
+                )
             result = fit(
                 on_epoch_end=lambda epoch, m: trk.log_metrics(m, step=epoch), run_id=trk.run_id
             )
@@ -209,13 +219,13 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 package_versions(),
                 utc_now(),
                 resolved,
-                metadata_input=None if metadata is None else metadata.encoding.to_dict(),
+                metadata_input=None if meta_features is None else meta_features.encoding.to_dict(),
             )
             bundle_path = bundle.save(run_dir / BUNDLE_FILE)
             trk.log_artifact(bundle_path, "bundle")
             # MLflow's PyTorch flavour takes one input tensor; a fusion model travels in the
             # bundle artifact (and the ONNX file) only.
-            if cfg.tracking.get("log_model", True) and metadata is None:
+            if cfg.tracking.get("log_model", True) and meta_features is None:
                 example = torch.zeros(1, 3, *prep.input_size)
                 trk.log_torch_model(model.cpu(), example.numpy())
             onnx_path = None

@@ -76,6 +76,21 @@ def test_bundle_and_model_file_record_the_metadata_input(fused):
     assert (outcome.run_dir / "plots" / "gradcam_test.png").is_file()
 
 
+def test_mlflow_run_records_the_encoding_and_the_unknown_counts(fused):
+    import json
+
+    import mlflow
+
+    outcome, tmp = fused
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlflow.db")
+    run = client.get_run(outcome.mlflow_run_id)
+    assert json.loads(run.data.params["data.metadata_columns"]) == ["age", "sex", "localization"]
+    path = client.download_artifacts(run.info.run_id, "data/metadata_input.json", str(tmp))
+    doc = json.loads(Path(path).read_text())
+    assert doc["columns"] == ["age", "sex", "localization"]
+    assert doc["cells_encoded_as_unknown"]["age"] >= 1  # add_metadata blanked every 7th age
+
+
 def test_onnx_has_two_inputs_and_matches_pytorch(fused):
     import onnxruntime as ort
     import torch
