@@ -108,3 +108,12 @@ def test_bad_metadata_in_the_validation_manifest_names_the_row(fusion_export, tm
     shutil.copytree(manifest.parent / "images", tmp_path / "images")
     with pytest.raises(ManyErrors, match=rf"row {row + 2}, column 'age': 'old' is not a number"):
         export_bundle(bundle, tmp_path / "x.onnx", validation_manifest=moved)
+
+
+def test_cli_report_names_the_second_input(fusion_export, capsys):
+    from skinml.cli.export import _report
+
+    _, _, result = fusion_export
+    _report(result)
+    out = capsys.readouterr().out
+    assert "second input 'metadata'" in out and "age, sex, localization" in out
