@@ -127,6 +127,12 @@ def _report(result) -> None:
         f"  verified on {v.n_images} validation images: max |dp| = "
         f"{v.max_abs_diff_probabilities:.2e}, top class identical ({result.exporter} exporter)"
     )
+    meta_input = result.metadata.extra.get("metadata_input")
+    if meta_input:
+        print(
+            f"  second input 'metadata': {meta_input['n_features']} features from the columns "
+            f"{', '.join(meta_input['columns'])} (skinml-predict needs them in its CSV input)"
+        )
     q = result.quantization
     if q is not None and result.int8_path is not None:
         print(f"int8 model file: {result.int8_path}")

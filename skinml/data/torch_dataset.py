@@ -83,11 +83,22 @@ def load_resized_images(
 class ManifestImageDataset:
     """``(image tensor CHW float32, label index)`` pairs from cached, resized images.
 
+    With patient metadata an item is ``((image, metadata vector), label)``: the model's
+    two inputs travel together so the trainer's loops stay the same.
+
     Args:
         images: uint8 array (N, H, W, 3) from :func:`load_resized_images`.
         targets: label indices (N,).
         prep: the model's preprocessing (mean/std for normalisation).
         augment: an albumentations ``Compose`` applied to uint8 images, or None.
+        metadata: encoded metadata (N, F) float32
+            (:meth:`skinml.modelfile.metadata_input.MetadataEncoding.encode_rows`), or None.
+        masking: training only: probability that one column of a sample is replaced by its
+            "missing" encoding, so the model learns what to do when a clinician leaves a
+            cell empty (a column never missing in training would leave its unknown
+            features untrained).
+        missing_blocks: per column, its slice of the vector and its missing features
+            (:meth:`~skinml.modelfile.metadata_input.MetadataEncoding.column_slices`).
     """
 
     def __init__(
@@ -96,21 +107,50 @@ class ManifestImageDataset:
         targets: np.ndarray,
         prep: Preprocessing,
         augment: Any | None = None,
+        *,
+        metadata: np.ndarray | None = None,
+        masking: float = 0.0,
+        missing_blocks: Sequence[tuple[slice, np.ndarray]] = (),
     ) -> None:
         if len(images) != len(targets):
             raise ValueError("images and targets differ in length")
+        if metadata is not None and len(metadata) != len(targets):
+            raise ValueError("metadata and targets differ in length")
+        if not 0.0 <= masking < 1.0:
+            raise ConfigError(
+                f"metadata masking must be in [0, 1), got {masking}",
+                column="data.metadata_masking",
+            )
         self.images = images
         self.targets = np.asarray(targets, dtype=np.int64)
         self.prep = prep
         self.augment = augment
+        self.metadata = None if metadata is None else np.asarray(metadata, dtype=np.float32)
+        self.masking = float(masking)
+        self.missing_blocks = list(missing_blocks)
+        self._rng = np.random.default_rng(0)
 
     def __len__(self) -> int:
         return len(self.targets)
 
     def reseed(self, seed: int) -> None:
-        """Reseed the augmentation RNG (per epoch and per worker) for exact replays."""
+        """Reseed the augmentation and masking RNGs (per epoch and per worker) for exact replays."""
         if self.augment is not None:
             self.augment.set_random_seed(seed)
+        self._rng = np.random.default_rng(seed)
+
+    def metadata_row(self, index: int) -> np.ndarray:
+        """The metadata vector of one sample, with columns masked at the configured rate."""
+        assert self.metadata is not None
+        row = self.metadata[index]
+        if self.masking and self.missing_blocks:
+            hit = self._rng.random(len(self.missing_blocks)) < self.masking
+            if hit.any():
+                row = row.copy()
+                for (block, missing), h in zip(self.missing_blocks, hit, strict=True):
+                    if h:
+                        row[block] = missing
+        return row
 
     def __getitem__(self, index: int):
         import torch
@@ -118,7 +158,10 @@ class ManifestImageDataset:
         img = self.images[index]
         if self.augment is not None:
             img = self.augment(image=img)["image"]
-        return torch.from_numpy(normalize(img, self.prep)), int(self.targets[index])
+        x = torch.from_numpy(normalize(img, self.prep))
+        if self.metadata is not None:
+            x = (x, torch.from_numpy(self.metadata_row(index)))
+        return x, int(self.targets[index])
 
 
 def worker_init(worker_id: int) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 from skinml.errors import ConfigError
 from skinml.export.card import write_card
 from skinml.export.errors import ExportError, QuantizationRefusedError
-from skinml.export.graph import INPUT_NAME, CamSupport, ExportableClassifier, cam_support
+from skinml.export.graph import INPUT_NAME, CamSupport, cam_support, exportable
 from skinml.export.graph import export_graph as _export_graph
 from skinml.export.images import resolve_manifest, split_images
 from skinml.export.onnx_meta import embed_metadata
@@ -32,6 +32,7 @@ from skinml.export.quantize import (
 from skinml.export.verify import PROBABILITY_TOLERANCE, VerificationReport, verify_against_torch
 from skinml.integrity.checksums import sha256_file
 from skinml.modelfile.metadata import ModelMetadata
+from skinml.modelfile.metadata_input import METADATA_INPUT_NAME, MetadataEncoding
 from skinml.modelfile.onnx_io import write_sidecar
 from skinml.predict.scores import fit_ood_threshold
 from skinml.training.bundle import ModelBundle
@@ -59,7 +60,13 @@ class ExportResult:
     quantization: QuantizationReport | None = None
 
 
-def tensor_docs(prep: Any, classes: tuple[str, ...], cam: CamSupport, temperature: float):
+def tensor_docs(
+    prep: Any,
+    classes: tuple[str, ...],
+    cam: CamSupport,
+    temperature: float,
+    encoding: MetadataEncoding | None = None,
+):
     """The documented graph inputs and outputs (stored as ``metadata.inputs/outputs``)."""
     h, w = prep.input_size
     k = len(classes)
@@ -68,6 +75,13 @@ def tensor_docs(prep: Any, classes: tuple[str, ...], cam: CamSupport, temperatur
         f"per preprocessing.resize ({prep.resize}, {prep.interpolation}) to {h}x{w}, multiplied "
         "by preprocessing.scale, minus preprocessing.mean, divided by preprocessing.std (NCHW)"
     }
+    if encoding is not None:
+        inputs[METADATA_INPUT_NAME] = (
+            f"float32 [batch, {encoding.n_features}] patient metadata from the columns "
+            f"{list(encoding.column_names)}, encoded by the rules in extra.metadata_input "
+            f"(fitted on the training split), features in this order: "
+            f"{', '.join(encoding.feature_names)}"
+        )
     outputs = {
         "logits": f"float32 [batch, {k}] raw class scores in metadata.classes order, "
         "before calibration (used for the energy OOD score)",
@@ -78,9 +92,14 @@ def tensor_docs(prep: Any, classes: tuple[str, ...], cam: CamSupport, temperatur
         c, fh, fw = cam.feature_shape or (0, 0, 0)
         outputs["cam"] = (
             f"float32 [batch, {k}, {fh}, {fw}] class-activation map per class: W_k·F + b_k at "
-            f"each position of the last feature map F ({c} channels); its spatial mean equals "
-            "logits[:, k]. Keep positive values, scale to [0, 1] and upsample onto the model's "
-            "input view for a heatmap"
+            f"each position of the last feature map F ({c} channels)"
+            + (
+                " plus the per-image constant the metadata adds to logit k"
+                if encoding is not None
+                else ""
+            )
+            + "; its spatial mean equals logits[:, k]. Keep positive values, scale to [0, 1] "
+            "and upsample onto the model's input view for a heatmap"
         )
     return inputs, outputs
 
@@ -144,12 +163,13 @@ def export_bundle(
         raise ConfigError("the output must end in .onnx", file=output_path)
     output_path.parent.mkdir(parents=True, exist_ok=True)
     manifest = resolve_manifest(validation_manifest or bundle.split_manifest, bundle_path)
-    val = split_images(manifest, "val", limit=max_validation_images, seed=seed)
-
     model = bundle.build_model()
+    encoding = metadata_encoding(bundle, model)
+    val = split_images(manifest, "val", limit=max_validation_images, seed=seed, encoding=encoding)
+
     cam = cam_support(model, prep.input_size)
     temperature = _temperature(meta)
-    wrapper = ExportableClassifier(model, temperature, with_cam=cam.available).eval()
+    wrapper = exportable(model, temperature, with_cam=cam.available).eval()
 
     with tempfile.TemporaryDirectory(prefix="skinml-export-") as tmp:
         raw = Path(tmp) / "graph.onnx"
@@ -161,6 +181,7 @@ def export_bundle(
         )
         final = _final_metadata(
             bundle,
+            encoding,
             cam,
             temperature,
             report,
@@ -177,6 +198,32 @@ def export_bundle(
     if quantize == "int8":
         _quantize(result, bundle, manifest, val, calibration_images, max_accuracy_loss, seed)
     return result
+
+
+def metadata_encoding(bundle: ModelBundle, model: Any) -> MetadataEncoding | None:
+    """The bundle's patient-metadata encoding; checked against the network's metadata input.
+
+    Raises:
+        ExportError: a fusion network without an encoding (or the reverse), or sizes differ.
+    """
+    doc = bundle.metadata.extra.get("metadata_input")
+    n_model = int(getattr(model, "metadata_features", 0))
+    if doc is None and n_model == 0:
+        return None
+    if doc is None or n_model == 0:
+        raise ExportError(
+            "the bundle's network and its metadata-input encoding do not belong together "
+            f"(network metadata features: {n_model}; encoding stored: {doc is not None})",
+            fix="re-run skinml-train; do not edit model_kwargs or metadata.extra by hand",
+        )
+    encoding = MetadataEncoding.from_dict(doc, source="model bundle")
+    if encoding.n_features != n_model:
+        raise ExportError(
+            f"the metadata encoding has {encoding.n_features} features but the network takes "
+            f"{n_model}",
+            fix="re-run skinml-train; the bundle is inconsistent",
+        )
+    return encoding
 
 
 def _temperature(meta: ModelMetadata) -> float:
@@ -207,6 +254,7 @@ def _opset_of(path: Path) -> int | None:
 
 def _final_metadata(
     bundle: ModelBundle,
+    encoding: MetadataEncoding | None,
     cam: CamSupport,
     temperature: float,
     report: VerificationReport,
@@ -221,7 +269,7 @@ def _final_metadata(
     from skinml.tracking.provenance import git_commit, utc_now
 
     meta = bundle.metadata
-    inputs, outputs = tensor_docs(meta.preprocessing, meta.classes, cam, temperature)
+    inputs, outputs = tensor_docs(meta.preprocessing, meta.classes, cam, temperature, encoding)
     calibration = replace(meta.calibration, applied_in_graph=True, temperature=temperature)
     prov = meta.provenance
     prov = replace(
@@ -236,6 +284,7 @@ def _final_metadata(
             "architecture": bundle.architecture,
             "tensors": {
                 "input": INPUT_NAME,
+                **({"metadata": METADATA_INPUT_NAME} if encoding is not None else {}),
                 "logits": "logits",
                 "probabilities": "probabilities",
                 "cam": "cam" if cam.available else None,
@@ -268,7 +317,10 @@ def _final_metadata(
                 "git_commit": git_commit(),
                 "torch_version": torch.__version__,
                 "precision": "fp32",
-                "dynamic_axes": {"image": [0]},
+                "dynamic_axes": {
+                    "image": [0],
+                    **({METADATA_INPUT_NAME: [0]} if encoding is not None else {}),
+                },
             },
         }
     )
@@ -292,11 +344,15 @@ def _quantize(
     seed: int,
 ) -> None:
     prep = result.metadata.preprocessing
-    train = split_images(manifest, "train", limit=calibration_images, seed=seed)
+    doc = bundle.metadata.extra.get("metadata_input")
+    encoding = None if doc is None else MetadataEncoding.from_dict(doc, source="model bundle")
+    train = split_images(manifest, "train", limit=calibration_images, seed=seed, encoding=encoding)
     int8_path = result.onnx_path.with_name(result.onnx_path.stem + ".int8.onnx")
     with tempfile.TemporaryDirectory(prefix="skinml-int8-") as tmp:
         raw8 = Path(tmp) / "int8.onnx"
-        _, n_cal, excluded, stem = quantize_int8(result.onnx_path, raw8, train, prep, tmp)
+        _, n_cal, excluded, stem, meta_nodes = quantize_int8(
+            result.onnx_path, raw8, train, prep, tmp
+        )
         measured = compare_int8(
             _session(result.onnx_path), _session(raw8), val, prep, result.metadata.classes
         )
@@ -306,6 +362,7 @@ def _quantize(
             excluded=excluded,
             max_loss=max_loss,
             float_stem=stem,
+            float_metadata=meta_nodes,
         )
         result.quantization = q
         if not q.accepted:

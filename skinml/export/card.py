@@ -137,16 +137,56 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         "## How to use",
         "",
         "```",
-        f"skinml-predict {model_file} IMAGES_OR_FOLDER_OR_CSV -o predictions.csv "
-        "[--heatmaps heatmaps/]",
+        *_usage(m, model_file),
         "```",
         "",
     ]
     return "\n".join(lines)
 
 
+def _usage(m: ModelMetadata, model_file: str) -> list[str]:
+    meta_input = m.extra.get("metadata_input")
+    if not meta_input:
+        return [
+            f"skinml-predict {model_file} IMAGES_OR_FOLDER_OR_CSV -o predictions.csv "
+            "[--heatmaps heatmaps/]"
+        ]
+    return [
+        f"skinml-predict {model_file} CASES.csv -o predictions.csv [--heatmaps heatmaps/]",
+        f"# CASES.csv columns: image,{','.join(meta_input['columns'])}",
+    ]
+
+
+def _metadata_section(meta_input: dict) -> list[str]:
+    lines = [
+        "",
+        "## Patient metadata input",
+        "",
+        f"The graph's second input `{meta_input['input']}` carries "
+        f"{meta_input['n_features']} features built from the input CSV's columns "
+        f"{', '.join(f'`{c}`' for c in meta_input['columns'])} by rules fitted on the "
+        f"{meta_input['fitted_on']} ({meta_input['n_fitted_rows']} rows). Empty cells and "
+        f"{', '.join(repr(t) for t in meta_input['missing_tokens'] if t)} mean unknown.",
+        "",
+        "| column | accepted values | missing / unknown | anything else |",
+        "|---|---|---|---|",
+    ]
+    for col in meta_input["encoding"]:
+        if col["kind"] == "numeric":
+            low, high = col["valid_range"]
+            accepted = f"number of {col['unit']} in [{low:g}, {high:g}]"
+            other = col["invalid"]
+        else:
+            accepted = ", ".join(col["categories"]) + " (any case)"
+            other = col["unseen_rule"]
+        lines.append(f"| `{col['column']}` | {accepted} | {col['missing']} | {other} |")
+    return lines
+
+
 def _extra_sections(m: ModelMetadata) -> list[str]:
     lines: list[str] = []
+    if m.extra.get("metadata_input"):
+        lines += _metadata_section(m.extra["metadata_input"])
     ood = m.extra.get("ood")
     if ood:
         lines += [

@@ -6,7 +6,9 @@ the head (pooling, classifier, temperature, softmax, CAM), so calibrated probabi
 are not rounded to 1/255 steps, and the stem (the convolutions reading the normalised
 input image), whose few input channels make per-tensor activation ranges coarse. On a
 trained ResNet-10-T at 64 px, keeping the stem in float cut the int8 accuracy loss from
-3.0 to 0.1 points (experiments/inference_benchmark).
+3.0 to 0.1 points (experiments/inference_benchmark). A metadata-fusion model's metadata
+branch (the MLP reading the ``metadata`` input) also stays in float: it costs next to
+nothing, and rounding it would shift every logit of an image by the same error.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from skinml.export.errors import ExportError
-from skinml.export.images import SplitImages, iter_batches
+from skinml.export.images import SplitImages, iter_feeds
 from skinml.export.verify import accuracy
 from skinml.modelfile.metadata import Preprocessing
 from skinml.predict.scores import energy_score, fit_ood_threshold
@@ -50,6 +52,7 @@ class QuantizationReport:
     accepted: bool
     ood_threshold_int8: float | None = None
     float_stem_nodes: int = 0
+    float_metadata_nodes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,19 +93,37 @@ def stem_nodes(model: Any) -> list[str]:
     ]
 
 
+def input_only_nodes(model: Any, input_name: str) -> list[str]:
+    """Names of the nodes that depend on graph input ``input_name`` and on no other input.
+
+    For a fusion model and ``"metadata"`` this is the metadata MLP. Nodes are in
+    topological order in an ONNX graph, so one forward pass propagates the dependencies.
+    """
+    inputs = {i.name for i in model.graph.input}
+    deps: dict[str, frozenset[str]] = {n: frozenset({n}) for n in inputs}
+    out = []
+    for node in model.graph.node:
+        d = frozenset().union(*(deps.get(i, frozenset()) for i in node.input))
+        for o in node.output:
+            deps[o] = d
+        if d == {input_name} and node.name:
+            out.append(node.name)
+    return out
+
+
 class _Reader:
-    """onnxruntime CalibrationDataReader over preprocessed training images."""
+    """onnxruntime CalibrationDataReader over preprocessed training images (and metadata)."""
 
     def __init__(self, images: SplitImages, prep: Preprocessing, batch_size: int = 16):
-        self._batches = iter_batches(images, prep, batch_size)
+        self._batches = iter_feeds(images, prep, batch_size)
         self.n = 0
 
     def get_next(self) -> dict[str, np.ndarray] | None:
         batch = next(self._batches, None)
         if batch is None:
             return None
-        self.n += len(batch[0])
-        return {"image": batch[0]}
+        self.n += len(batch[0]["image"])
+        return batch[0]
 
     def rewind(self) -> None:  # required by some onnxruntime versions; one pass is enough
         return None
@@ -114,11 +135,11 @@ def quantize_int8(
     calibration: SplitImages,
     prep: Preprocessing,
     workdir: str | PathLike[str],
-) -> tuple[Path, int, int, int]:
+) -> tuple[Path, int, int, int, int]:
     """Pre-process and statically quantize ``fp32_path`` to QDQ int8 at ``out_path``.
 
     Returns:
-        (path, number of calibration images used, number of head nodes and of stem
+        (path, number of calibration images used, number of head, stem and metadata-branch
         nodes kept in float).
     """
     import onnx
@@ -129,6 +150,7 @@ def quantize_int8(
     quant_pre_process(str(fp32_path), str(pre), skip_symbolic_shape=False)
     graph = onnx.load(str(pre))
     head, stem = head_nodes(graph), stem_nodes(graph)
+    meta = input_only_nodes(graph, "metadata") if calibration.metadata is not None else []
     reader = _Reader(calibration, prep)
     quantize_static(
         str(pre),
@@ -139,9 +161,9 @@ def quantize_int8(
         weight_type=QuantType.QInt8,
         per_channel=True,
         calibrate_method=CalibrationMethod.MinMax,
-        nodes_to_exclude=head + stem,
+        nodes_to_exclude=sorted(set(head + stem + meta)),
     )
-    return Path(out_path), reader.n, len(head), len(stem)
+    return Path(out_path), reader.n, len(head), len(stem), len(meta)
 
 
 def compare_int8(
@@ -155,9 +177,9 @@ def compare_int8(
 ) -> dict[str, Any]:
     """Accuracy of both models, top-1 agreement and max probability difference on validation."""
     p32, p8, e8, labels = [], [], [], []
-    for x, lab, _ in iter_batches(validation, prep, batch_size):
-        a = fp32_session.run(["probabilities"], {"image": x})[0]
-        b, logits = int8_session.run(["probabilities", "logits"], {"image": x})
+    for feeds, lab, _ in iter_feeds(validation, prep, batch_size):
+        a = fp32_session.run(["probabilities"], feeds)[0]
+        b, logits = int8_session.run(["probabilities", "logits"], feeds)
         p32.append(a)
         p8.append(b)
         e8.append(energy_score(logits))
@@ -202,6 +224,7 @@ def build_report(
     excluded: int,
     max_loss: float,
     float_stem: int = 0,
+    float_metadata: int = 0,
 ) -> QuantizationReport:
     """Assemble the report (and the int8 OOD threshold) from :func:`compare_int8` output."""
     loss_points, accepted = accuracy_loss_verdict(
@@ -225,6 +248,7 @@ def build_report(
         max_abs_diff_probabilities_vs_fp32=measured["max_abs_diff_probabilities_vs_fp32"],
         excluded_head_nodes=excluded,
         float_stem_nodes=float_stem,
+        float_metadata_nodes=float_metadata,
         accepted=accepted,
         ood_threshold_int8=fit_ood_threshold(energy) if len(energy) else None,
     )

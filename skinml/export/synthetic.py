@@ -33,10 +33,13 @@ def write_simulated_images(
     per_class: dict[str, int] | None = None,
     size: tuple[int, int] = (48, 40),
     seed: int = 0,
+    with_metadata: bool = False,
 ) -> Path:
     """Write simulated coloured-blob PNGs and ``manifest_simulated.csv`` (with a split column).
 
-    Each class gets a different blob colour so a model could in principle learn it.
+    Each class gets a different blob colour so a model could in principle learn it. With
+    ``with_metadata``, rows also get simulated ``age``, ``sex`` and ``localization`` cells
+    (about one in eight of each left empty, as in real registries).
 
     Returns:
         The manifest CSV path (image paths relative to it).
@@ -59,21 +62,38 @@ def write_simulated_images(
                 img[mask] = colour + rng.normal(0, 15, size=(int(mask.sum()), 3))
                 name = f"images/sim_{label}_{split}_{i:03d}.png"
                 Image.fromarray(np.clip(img, 0, 255).astype(np.uint8), "RGB").save(root / name)
-                rows.append(
-                    {
-                        "image": name,
-                        "label": label,
-                        "split": split,
-                        "lesion_id": f"L_{label}_{split}_{i}",
-                        "site": "simulated",
-                    }
-                )
+                row = {
+                    "image": name,
+                    "label": label,
+                    "split": split,
+                    "lesion_id": f"L_{label}_{split}_{i}",
+                    "site": "simulated",
+                }
+                if with_metadata:
+                    row.update(simulated_metadata(rng))
+                rows.append(row)
     manifest = root / "manifest_simulated.csv"
     with open(manifest, "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     return manifest
+
+
+SIMULATED_SITES = ("back", "face", "lower extremity", "trunk", "upper extremity")
+
+
+def simulated_metadata(rng: np.random.Generator) -> dict[str, object]:
+    """One row of simulated age/sex/localization cells (empty = unknown, 1 in 8 each)."""
+
+    def maybe(value: object) -> object:
+        return "" if rng.random() < 0.125 else value
+
+    return {
+        "age": maybe(int(rng.integers(5, 95))),
+        "sex": maybe(str(rng.choice(["male", "female"]))),
+        "localization": maybe(str(rng.choice(SIMULATED_SITES))),
+    }
 
 
 def random_init_bundle(
@@ -87,11 +107,14 @@ def random_init_bundle(
     temperature: float = 1.5,
     malignant_threshold: float = 0.3,
     seed: int = 0,
+    metadata_columns: Sequence[str] = (),
 ) -> ModelBundle:
     """A bundle around an untrained timm network (``pretrained=False``, seeded weights).
 
     The metadata says ``untrained (random init)`` in ``intended_use``/``limitations``
-    and ``extra['simulated']``; metrics are placeholders marked as such.
+    and ``extra['simulated']``; metrics are placeholders marked as such. With
+    ``metadata_columns`` the network is a metadata-fusion model whose encoding is fitted
+    on the manifest's training rows.
     """
     import torch
 
@@ -99,8 +122,14 @@ def random_init_bundle(
     from skinml.models.factory import create_classifier, preprocessing_for
     from skinml.tracking.provenance import utc_now
 
+    extra: dict[str, object] = {"simulated": True, "untrained": True}
+    fusion: dict[str, int] = {}
+    if metadata_columns:
+        encoding = _fit_on_train(split_manifest, list(metadata_columns))
+        extra["metadata_input"] = encoding.to_dict()
+        fusion = {"metadata_features": encoding.n_features}
     torch.manual_seed(seed)
-    model = create_classifier(architecture, num_classes=len(classes)).eval()
+    model = create_classifier(architecture, num_classes=len(classes), **fusion).eval()
     prep = preprocessing_for(
         model,
         input_size,
@@ -129,9 +158,22 @@ def random_init_bundle(
         metrics={"accuracy": MetricWithCI(value=0.0, split="none (untrained placeholder)")},
         intended_use="Untrained (random init) network for software tests and benchmarks only.",
         limitations="Not a diagnostic model: weights are random; outputs are meaningless.",
-        extra={"simulated": True, "untrained": True},
+        extra=extra,
     )
     state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    return ModelBundle(
-        architecture, {"num_classes": len(classes)}, state, meta, str(Path(split_manifest))
-    )
+    kwargs = {"num_classes": len(classes), **(model.fusion_kwargs() if fusion else {})}
+    return ModelBundle(architecture, kwargs, state, meta, str(Path(split_manifest)))
+
+
+def _fit_on_train(split_manifest: str | PathLike[str], columns: list[str]):
+    from skinml.data.manifest import read_manifest
+    from skinml.modelfile.metadata_input import fit_metadata_encoding
+
+    frame = read_manifest(split_manifest).frame
+    train = frame[frame["split"] == "train"]
+    values = {
+        c: train[c].astype(object).where(train[c].notna(), None).tolist()
+        for c in columns
+        if c in train.columns
+    }
+    return fit_metadata_encoding(columns, values, available=list(frame.columns))

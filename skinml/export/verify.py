@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from skinml.export.errors import ExportVerificationError
-from skinml.export.images import SplitImages, iter_batches
+from skinml.export.images import SplitImages, iter_feeds
 from skinml.modelfile.metadata import Preprocessing
 from skinml.predict.scores import energy_score
 
@@ -93,10 +93,12 @@ def verify_against_torch(
     disagree = ties = n = 0
     energies, probs_all, labels_all = [], [], []
     worst_file = ""
-    for x, labels, paths in iter_batches(images, prep, batch_size):
+    input_names = getattr(wrapper, "input_names", ("image",))
+    for feeds, labels, paths in iter_feeds(images, prep, batch_size):
+        x = feeds["image"]
         with torch.no_grad():
-            t_out = [t.numpy() for t in wrapper(torch.from_numpy(x))]
-        o_out = dict(zip(names, session.run(None, {"image": x}), strict=True))
+            t_out = [t.numpy() for t in wrapper(*(torch.from_numpy(feeds[k]) for k in input_names))]
+        o_out = dict(zip(names, session.run(None, feeds), strict=True))
         t_logits, t_probs = t_out[0], t_out[1]
         diff = np.abs(o_out["probabilities"] - t_probs)
         if diff.max() > d_prob:

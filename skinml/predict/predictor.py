@@ -5,13 +5,19 @@ calibration, thresholds, OOD threshold, tensor names) is read from the model
 file itself. Decoding runs in a small thread pool (Pillow releases the GIL)
 with at most two batches in flight, so throughput is high and memory stays
 flat however many images are scored.
+
+A metadata-fusion model also takes each case's patient metadata (age, sex,
+anatomical site) from the input CSV, encoded by the rules stored in the model file
+(:mod:`skinml.modelfile.metadata_input`). A cell that cannot be encoded makes that
+input an error row naming the column and CSV row; an empty cell follows the
+documented unknown rule, which the row's ``metadata_notes`` reports.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from os import PathLike
@@ -21,11 +27,16 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from skinml.errors import ImageReadError, ModelFileError
+from skinml.errors import ImageReadError, ModelFileError, describe
 from skinml.imaging.preprocess import preprocess
 from skinml.imaging.quality import quality_flags, quality_measures
 from skinml.imaging.read import read_image
 from skinml.modelfile import ModelMetadata, read_metadata, verify_sidecar
+from skinml.modelfile.metadata_input import (
+    METADATA_INPUT_NAME,
+    MetadataEncoding,
+    MetadataValueError,
+)
 from skinml.predict.heatmap import write_heatmap
 from skinml.predict.inputs import InputItem
 from skinml.predict.scores import energy_score, malignant_probability
@@ -41,9 +52,13 @@ DEFAULT_TENSORS = {
 PREFETCH_BATCHES = 2
 
 
-def output_columns(classes: Sequence[str]) -> list[str]:
-    """Column order of ``predictions.csv`` for a model with these classes."""
-    return [
+def output_columns(classes: Sequence[str], *, metadata: bool = False) -> list[str]:
+    """Column order of ``predictions.csv`` for a model with these classes.
+
+    A model with a metadata input adds ``metadata_notes`` (which cells were treated as
+    unknown) at the end.
+    """
+    columns = [
         "input",
         "file",
         "status",
@@ -57,6 +72,7 @@ def output_columns(classes: Sequence[str]) -> list[str]:
         "ood_flag",
         "heatmap",
     ]
+    return [*columns, "metadata_notes"] if metadata else columns
 
 
 def make_session(model_path: str | PathLike[str], threads: int | None = None):
@@ -92,6 +108,8 @@ class _Loaded:
     image: Image.Image | None = None
     flags: list[str] = field(default_factory=list)
     error: str | None = None
+    metadata: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 class ImagePredictor:
@@ -132,12 +150,26 @@ class ImagePredictor:
         self.tta = tta
         self.workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
         self.tensors = {**DEFAULT_TENSORS, **self.metadata.extra.get("tensors", {})}
+        self.metadata_encoding: MetadataEncoding | None = None
+        if self.metadata.extra.get("metadata_input") is not None:
+            self.metadata_encoding = MetadataEncoding.from_dict(
+                self.metadata.extra["metadata_input"], source=str(self.model_path)
+            )
+            self.tensors.setdefault("metadata", METADATA_INPUT_NAME)
         self._check_graph()
         ood = self.metadata.extra.get("ood") or {}
         self.ood_threshold: float | None = ood.get("threshold")
         mal = self.metadata.threshold("malignant")
         self.malignant_threshold: float | None = None if mal is None else mal.threshold
-        self.columns = output_columns(self.metadata.classes)
+        self.columns = output_columns(
+            self.metadata.classes, metadata=self.metadata_encoding is not None
+        )
+
+    @property
+    def metadata_columns(self) -> tuple[str, ...]:
+        """The input-CSV columns this model needs beside the image (empty: image only)."""
+        enc = self.metadata_encoding
+        return () if enc is None else enc.column_names
 
     @property
     def has_cam(self) -> bool:
@@ -157,12 +189,43 @@ class ImagePredictor:
                 file=self.model_path,
                 fix="re-export the model with skinml-export",
             )
+        self._check_metadata_input(inputs)
         shape = inputs[self.tensors["input"]].shape
         want = self.metadata.preprocessing.input_size  # type: ignore[union-attr]
         fixed = len(shape) == 4 and all(isinstance(s, int) for s in shape[2:])
         if fixed and tuple(shape[2:]) != tuple(want):
             raise ModelFileError(
                 f"graph input is {shape[2]}x{shape[3]} but the metadata says {want}",
+                file=self.model_path,
+                fix="the metadata does not belong to this graph; re-export the model",
+            )
+
+    def _check_metadata_input(self, inputs: dict[str, Any]) -> None:
+        """A metadata graph input and its documented encoding must come together and agree."""
+        enc = self.metadata_encoding
+        documented = {self.tensors["input"]} | ({self.tensors["metadata"]} if enc else set())
+        undocumented = sorted(set(inputs) - documented)
+        if undocumented:
+            raise ModelFileError(
+                f"graph inputs {undocumented} are not documented in its skinml metadata",
+                file=self.model_path,
+                fix="re-export the model with skinml-export",
+            )
+        if enc is None:
+            return
+        name = self.tensors["metadata"]
+        if name not in inputs:
+            raise ModelFileError(
+                f"the metadata documents a patient-metadata input {name!r} the graph lacks "
+                f"(inputs {sorted(inputs)})",
+                file=self.model_path,
+                fix="re-export the model with skinml-export",
+            )
+        shape = inputs[name].shape
+        if len(shape) != 2 or (isinstance(shape[1], int) and shape[1] != enc.n_features):
+            raise ModelFileError(
+                f"graph input {name!r} has shape {shape} but its encoding has "
+                f"{enc.n_features} features",
                 file=self.model_path,
                 fix="the metadata does not belong to this graph; re-export the model",
             )
@@ -175,6 +238,10 @@ class ImagePredictor:
         if item.error is not None or item.file is None:
             out.error = item.error or "no file given"
             return out
+        if self.metadata_encoding is not None:
+            out.metadata, out.notes, out.error = self.encode_metadata(item)
+            if out.error is not None:
+                return out
         try:
             img = read_image(item.file)
         except ImageReadError as exc:
@@ -186,8 +253,36 @@ class ImagePredictor:
             out.image = img
         return out
 
-    def infer(self, batch: np.ndarray, *, with_cam: bool = False) -> dict[str, np.ndarray]:
+    def encode_metadata(self, item: InputItem) -> tuple[np.ndarray | None, list[str], str | None]:
+        """(features, notes, error) for one input's metadata cells; never raises for bad cells."""
+        enc = self.metadata_encoding
+        assert enc is not None
+        if item.metadata is None:
+            return (
+                None,
+                [],
+                (
+                    f"no patient metadata given; this model needs the columns "
+                    f"{list(enc.column_names)} (use a CSV input)"
+                ),
+            )
+        try:
+            feats, notes = enc.encode_row(item.metadata)
+        except MetadataValueError as exc:
+            where = "" if item.row is None else f"CSV row {item.row}, "
+            return None, [], where + describe(exc.problem, column=exc.column, expected=exc.expected)
+        return feats, notes, None
+
+    def infer(
+        self, batch: np.ndarray, *, with_cam: bool = False, metadata: np.ndarray | None = None
+    ) -> dict[str, np.ndarray]:
         """Run the graph on an NCHW float32 batch; with TTA, flip views are averaged.
+
+        Args:
+            batch: preprocessed images.
+            with_cam: also return the class-activation maps.
+            metadata: encoded patient metadata (N, F) for a fusion model; the same for
+                every flip view (only the image is flipped).
 
         Returns:
             ``probabilities`` (calibrated, in-graph), ``logits`` and, when asked, ``cam``.
@@ -195,10 +290,17 @@ class ImagePredictor:
         names = [self.tensors["probabilities"], self.tensors["logits"]]
         if with_cam:
             names.append(self.tensors["cam"])
+        if (metadata is None) != (self.metadata_encoding is None):
+            raise ValueError(
+                "this model needs metadata" if metadata is None else "this model takes no metadata"
+            )
         views = _flip_views(batch) if self.tta else [(batch, None)]
         sums: list[np.ndarray] | None = None
         for x, flip in views:
-            outs = self.session.run(names, {self.tensors["input"]: np.ascontiguousarray(x)})
+            feeds = {self.tensors["input"]: np.ascontiguousarray(x)}
+            if metadata is not None:
+                feeds[self.tensors["metadata"]] = np.ascontiguousarray(metadata, dtype=np.float32)
+            outs = self.session.run(names, feeds)
             if with_cam and flip is not None:
                 outs[2] = _unflip(outs[2], flip)
             outs = [np.asarray(o, dtype=np.float64) for o in outs]
@@ -252,11 +354,24 @@ class ImagePredictor:
         *,
         batch_size: int = 32,
         heatmap_dir: str | PathLike[str] | None = None,
+        metadata: Sequence[Mapping[str, Any]] | None = None,
     ) -> list[dict[str, Any]]:
-        """Rows (as dicts with :func:`output_columns` keys) for a list of image paths."""
+        """Rows (as dicts with :func:`output_columns` keys) for a list of image paths.
+
+        ``metadata``: one mapping column -> value per path, for a model with a metadata
+        input (see :attr:`metadata_columns`).
+        """
+        paths = list(paths)
+        if metadata is not None and len(metadata) != len(paths):
+            raise ValueError(f"{len(metadata)} metadata rows for {len(paths)} paths")
         items = [
-            InputItem(str(p), Path(p), None if Path(p).exists() else "file does not exist")
-            for p in paths
+            InputItem(
+                str(p),
+                Path(p),
+                None if Path(p).exists() else "file does not exist",
+                None if metadata is None else dict(metadata[i]),
+            )
+            for i, p in enumerate(paths)
         ]
         return list(self.iter_rows(items, batch_size=batch_size, heatmap_dir=heatmap_dir))
 
@@ -265,8 +380,11 @@ class ImagePredictor:
         results: dict[int, dict[str, Any]] = {}
         if good:
             batch = np.stack([x.array for x in good]).astype(np.float32, copy=False)
+            meta = None
+            if self.metadata_encoding is not None:
+                meta = np.stack([x.metadata for x in good]).astype(np.float32, copy=False)
             try:
-                out = self.infer(batch, with_cam=heat is not None)
+                out = self.infer(batch, with_cam=heat is not None, metadata=meta)
             except Exception as exc:  # onnxruntime's pybind errors share no useful base class
                 for x in good:
                     x.error = f"inference failed: {exc}"
@@ -294,6 +412,8 @@ class ImagePredictor:
             if self.malignant_threshold is not None and meta.malignant:
                 row["malignant_flag"] = int(mal[j] >= self.malignant_threshold)
             row["quality_flags"] = ";".join(x.flags)
+            if self.metadata_encoding is not None:
+                row["metadata_notes"] = "; ".join(x.notes)
             row["ood_score"] = float(energy[j])
             if self.ood_threshold is not None:
                 row["ood_flag"] = int(energy[j] > self.ood_threshold)

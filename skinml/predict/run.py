@@ -60,7 +60,7 @@ def predict_to_csv(
         A :class:`PredictionSummary` with row counts (ok, error, flagged).
     """
     pred = predictor or ImagePredictor(model_path, threads=threads, tta=tta, workers=workers)
-    expanded = expand_inputs(inputs)
+    expanded = expand_inputs(inputs, metadata_columns=pred.metadata_columns)
     out = Path(output_csv)
     out.parent.mkdir(parents=True, exist_ok=True)
     summary = PredictionSummary(
@@ -110,6 +110,8 @@ def run_predictions(
             sidecar, when present, is checked first).
         inputs: an image, a folder (searched recursively), a CSV with an
             ``image``/``path`` column (paths relative to the CSV), or a list of paths.
+            A model with a patient-metadata input needs a CSV that also has its
+            metadata columns (``ImagePredictor.metadata_columns``).
         output_csv: where to write the predictions.
         batch_size: images per onnxruntime call.
         threads: onnxruntime intra-op threads (None: all cores).
@@ -122,7 +124,8 @@ def run_predictions(
 
     Raises:
         ModelFileError: the model file is missing, damaged, or lacks skinml metadata.
-        DataError: the input does not exist or a CSV names no image column.
+        DataError: the input does not exist, a CSV names no image column, or the model
+            needs metadata columns the input lacks.
     """
     return predict_to_csv(
         model_path,

@@ -28,7 +28,8 @@ class ModelBundle:
     Attributes:
         architecture: timm model name.
         model_kwargs: keyword arguments for ``skinml.models.create_classifier``
-            (``num_classes``, ``drop_rate``...; never ``pretrained``).
+            (``num_classes``, ``drop_rate``, and ``metadata_features``/``metadata_hidden``
+            for a metadata-fusion model; never ``pretrained``).
         state_dict: the weights (on CPU).
         metadata: the model-file document; ``inputs``/``outputs`` are filled by export.
         split_manifest: CSV of the manifest with the ``split`` column used in training
@@ -109,8 +110,15 @@ def bundle_from_run(
     packages: dict[str, str],
     created: str,
     resolved: dict[str, Any],
+    *,
+    metadata_input: dict[str, Any] | None = None,
 ) -> ModelBundle:
-    """The bundle of a finished run: weights plus the metadata document training knows."""
+    """The bundle of a finished run: weights plus the metadata document training knows.
+
+    ``metadata_input`` is the fitted patient-metadata encoding
+    (:meth:`~skinml.modelfile.metadata_input.MetadataEncoding.to_dict`) of a fusion model;
+    it is stored as ``metadata.extra["metadata_input"]`` and travels into the model file.
+    """
     from skinml.modelfile.metadata import (
         Calibration,
         ModelMetadata,
@@ -161,11 +169,17 @@ def bundle_from_run(
         metrics=metrics,
         intended_use=str(cfg.export.intended_use),
         limitations=str(cfg.export.limitations),
-        extra={"backbone": backbone_provenance(**model_config(cfg.model))},
+        extra={
+            "backbone": backbone_provenance(**model_config(cfg.model)),
+            **({} if metadata_input is None else {"metadata_input": metadata_input}),
+        },
     )
+    model_kwargs = {"num_classes": len(data.classes), "drop_rate": float(cfg.model.drop_rate)}
+    if hasattr(model, "fusion_kwargs"):
+        model_kwargs.update(model.fusion_kwargs())
     return ModelBundle(
         architecture=str(cfg.model.name),
-        model_kwargs={"num_classes": len(data.classes), "drop_rate": float(cfg.model.drop_rate)},
+        model_kwargs=model_kwargs,
         state_dict={k: v.detach().cpu() for k, v in model.state_dict().items()},
         metadata=meta,
         split_manifest=str(data.split_manifest_path.resolve()),

@@ -115,3 +115,74 @@ def split_targets(manifest: Manifest, classes: list[str]) -> dict[str, np.ndarra
         s: encode_labels(manifest.split(s).frame["label"].tolist(), index, source=manifest.name)
         for s in ("train", "val", "test")
     }
+
+
+@dataclass
+class MetadataFeatures:
+    """The fitted metadata encoding and the encoded rows of each split (in manifest order)."""
+
+    encoding: Any  # skinml.modelfile.metadata_input.MetadataEncoding
+    splits: dict[str, np.ndarray]
+    n_unknown: dict[str, int]
+
+
+def metadata_columns(data_cfg: Any) -> list[str]:
+    """The configured metadata columns (``data.metadata_columns``; empty or null = off)."""
+    columns = data_cfg.get("metadata_columns") if hasattr(data_cfg, "get") else None
+    if columns is None:
+        return []
+    if isinstance(columns, str):
+        raise ConfigError(
+            f"data.metadata_columns is the string {columns!r}, not a list",
+            column="data.metadata_columns",
+            fix="write a list, e.g. data.metadata_columns=[age,sex,localization]",
+        )
+    return [str(c) for c in columns]
+
+
+def encode_metadata(manifest: Manifest, columns: list[str]) -> MetadataFeatures:
+    """Fit the metadata encoding on the training split and encode every split.
+
+    Every bad cell of every split is reported at once (column, manifest row and image);
+    values a column never had in training follow the encoding's unknown rule.
+
+    Raises:
+        ConfigError: a configured column is not in the manifest (its columns are listed).
+        ManyErrors: cells that are not valid (age ``abc`` or 150, an unrecognised sex).
+    """
+    from skinml.errors import ManyErrors
+    from skinml.modelfile.metadata_input import fit_metadata_encoding
+
+    frame = manifest.frame
+    present = [c for c in columns if c in frame.columns]
+    cells = {c: frame[c].astype(object).where(frame[c].notna(), None).tolist() for c in present}
+    train = (frame["split"] == "train").to_numpy()
+    encoding = fit_metadata_encoding(
+        columns,
+        {c: [v for v, t in zip(cells[c], train, strict=True) if t] for c in present},
+        source=manifest.name,
+        available=list(frame.columns),
+    )
+    rows = [dict(zip(present, values, strict=True)) for values in zip(*cells.values(), strict=True)]
+    encoded = encoding.encode_rows(rows)
+    if encoded.errors:
+        images = frame["image"].tolist()
+        problems = [
+            exc.located(file=manifest.name, row=f"{i + 2} (image {images[i]})")
+            for i, exc in encoded.errors
+        ]
+        raise ManyErrors(
+            f"{len(problems)} metadata cells of {manifest.name!r} cannot be encoded",
+            problems,
+            fix="correct these cells (leave a cell empty when the value is not known), or "
+            "remove the column from data.metadata_columns",
+        )
+    n_unknown = {
+        c: int(n) for c, n in zip(encoding.column_names, encoded.unknown.sum(0), strict=True)
+    }
+    split = frame["split"].to_numpy()
+    return MetadataFeatures(
+        encoding=encoding,
+        splits={s: encoded.features[split == s] for s in ("train", "val", "test")},
+        n_unknown=n_unknown,
+    )

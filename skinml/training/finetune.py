@@ -22,14 +22,18 @@ def parameter_groups(
     optimizer exists, so the optimizer config keeps one ``lr``: the head's).
 
     Args:
-        model: a timm classifier (``get_classifier()`` names the head).
+        model: a timm classifier (``get_classifier()`` names the head), or a metadata-fusion
+            model (``head_parameters()``: the metadata MLP and the classifier).
         backbone_lr_scale: learning rate of every non-head parameter relative to ``lr``.
         no_decay_1d: no weight decay for biases and normalisation weights (1-D tensors).
     """
     if not backbone_lr_scale > 0:
         raise ValueError(f"backbone_lr_scale must be positive, got {backbone_lr_scale}")
-    head = model.get_classifier() if hasattr(model, "get_classifier") else None
-    head_ids = {id(p) for p in head.parameters()} if head is not None else set()
+    if hasattr(model, "head_parameters"):  # metadata fusion: the metadata MLP is new too
+        head_ids = {id(p) for p in model.head_parameters()}
+    else:
+        head = model.get_classifier() if hasattr(model, "get_classifier") else None
+        head_ids = {id(p) for p in head.parameters()} if head is not None else set()
     groups: dict[tuple[bool, bool], list[Any]] = {}
     for p in model.parameters():
         if not p.requires_grad:

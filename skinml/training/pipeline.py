@@ -5,6 +5,7 @@ bundle -> export, tracked in MLflow. ``skinml-train`` is a thin wrapper around :
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,8 @@ from skinml.training.run_evaluation import (
     log_gradcam,
     validation_metrics,
 )
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -62,7 +65,12 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     from skinml.models.factory import preprocessing_for
     from skinml.tracking.provenance import git_commit, package_versions, utc_now
     from skinml.training.checkpoint import load_checkpoint
-    from skinml.training.data_setup import prepare_data, split_targets
+    from skinml.training.data_setup import (
+        encode_metadata,
+        metadata_columns,
+        prepare_data,
+        split_targets,
+    )
     from skinml.training.distributed import (
         barrier,
         broadcast_object,
@@ -83,7 +91,19 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     try:
         data = prepare_data(cfg.data, seed=cfg.seed, run_dir=run_dir, write=env.is_main)
         targets = split_targets(data.manifest, data.classes)
-        model = instantiate(cfg.model)(num_classes=len(data.classes))
+        columns = metadata_columns(cfg.data)
+        meta_features = encode_metadata(data.manifest, columns) if columns else None
+        fusion = {}
+        if meta_features is not None:
+            fusion = {"metadata_features": meta_features.encoding.n_features}
+        if meta_features is not None and env.is_main:
+            log.info(
+                "metadata fusion: %d features from %s; cells encoded as unknown: %s",
+                meta_features.encoding.n_features,
+                columns,
+                meta_features.n_unknown,
+            )
+        model = instantiate(cfg.model)(num_classes=len(data.classes), **fusion)
         prep = preprocessing_for(
             model, cfg.data.image_size, resize=cfg.data.resize, crop_pct=cfg.data.crop_pct
         )
@@ -98,9 +118,23 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             for s in ("train", "val", "test")
         }
         augment = build_augmentation(instantiate(cfg.augmentation.transforms), seed=cfg.seed)
-        train_ds = ManifestImageDataset(images["train"], targets["train"], prep, augment)
-        val_ds = ManifestImageDataset(images["val"], targets["val"], prep)
-        test_ds = ManifestImageDataset(images["test"], targets["test"], prep)
+
+        def with_metadata(split: str) -> dict[str, Any]:
+            if meta_features is None:
+                return {}
+            kw: dict[str, Any] = {"metadata": meta_features.splits[split]}
+            if split == "train":
+                kw["masking"] = float(cfg.data.get("metadata_masking", 0.0))
+                kw["missing_blocks"] = meta_features.encoding.column_slices()
+            return kw
+
+        train_ds = ManifestImageDataset(
+            images["train"], targets["train"], prep, augment, **with_metadata("train")
+        )
+        val_ds = ManifestImageDataset(images["val"], targets["val"], prep, **with_metadata("val"))
+        test_ds = ManifestImageDataset(
+            images["test"], targets["test"], prep, **with_metadata("test")
+        )
 
         balance = cfg.data.class_balance
         weights = class_weights(targets["train"], len(data.classes), cfg.data.balance_power)
@@ -158,6 +192,14 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             )
             trk.log_artifact(data.split_manifest_path, "data")
             log_dataset_card(trk, data, run_dir)
+            if meta_features is not None:
+                trk.log_dict(
+                    {
+                        **meta_features.encoding.to_dict(),
+                        "cells_encoded_as_unknown": meta_features.n_unknown,
+                    },
+                    "data/metadata_input.json",
+                )
             result = fit(
                 on_epoch_end=lambda epoch, m: trk.log_metrics(m, step=epoch), run_id=trk.run_id
             )
@@ -177,10 +219,13 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 package_versions(),
                 utc_now(),
                 resolved,
+                metadata_input=None if meta_features is None else meta_features.encoding.to_dict(),
             )
             bundle_path = bundle.save(run_dir / BUNDLE_FILE)
             trk.log_artifact(bundle_path, "bundle")
-            if cfg.tracking.get("log_model", True):
+            # MLflow's PyTorch flavour takes one input tensor; a fusion model travels in the
+            # bundle artifact (and the ONNX file) only.
+            if cfg.tracking.get("log_model", True) and meta_features is None:
                 example = torch.zeros(1, 3, *prep.input_size)
                 trk.log_torch_model(model.cpu(), example.numpy())
             onnx_path = None

@@ -199,10 +199,16 @@ def test_predictions_frame(
 
 
 def log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> None:
-    """Grad-CAM overlays for the first test images of each class (round-robin)."""
+    """Grad-CAM overlays for the first test images of each class (round-robin).
+
+    A metadata-fusion model predicts with its metadata and is explained through its image
+    path (:class:`~skinml.models.fusion.ImagePathView`), whose Grad-CAM maps are the full
+    model's: the metadata adds a per-image constant to each logit.
+    """
     import torch
 
     from skinml.explain import gradcam_overlays, save_overlay_grid
+    from skinml.models.fusion import ImagePathView, is_fusion_model
 
     targets = test_ds.targets
     order = []
@@ -211,11 +217,15 @@ def log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> None
     order = order[:n_images]
     if not order:
         return
-    x = torch.stack([test_ds[i][0] for i in order])
+    items = [test_ds[i][0] for i in order]
+    fusion = is_fusion_model(model)
+    x = torch.stack([it[0] for it in items] if fusion else items)
+    inputs = (x, torch.stack([it[1] for it in items])) if fusion else (x,)
     rgb = [test_ds.images[i].astype(np.float32) / 255.0 for i in order]
     with torch.no_grad():
-        pred = model(x).argmax(1).tolist()
-    overlays = gradcam_overlays(model, x, rgb, targets=pred)
+        pred = model(*inputs).argmax(1).tolist()
+    explained = ImagePathView(model) if fusion else model
+    overlays = gradcam_overlays(explained, x, rgb, targets=pred)
     captions = [
         f"true {data.classes[targets[i]]} / pred {data.classes[p]}"
         for i, p in zip(order, pred, strict=True)

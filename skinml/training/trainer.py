@@ -58,6 +58,11 @@ def _epoch_summary(
     )
 
 
+def model_inputs(x: Any) -> tuple[Any, ...]:
+    """A batch's model inputs as a tuple: ``(image,)`` or ``(image, metadata)``."""
+    return tuple(x) if isinstance(x, list | tuple) else (x,)
+
+
 def resolve_device(device: str) -> str:
     """``auto`` -> ``cuda`` when available, else ``cpu``."""
     import torch
@@ -150,8 +155,11 @@ class Trainer:
         return contextlib.nullcontext()
 
     def _to_device(self, x):
+        """Move a batch's model inputs: an image tensor, or ``(image, metadata)``."""
         import torch
 
+        if isinstance(x, list | tuple):
+            return tuple(self._to_device(t) for t in x)
         x = x.to(self.device, non_blocking=True)
         if self.channels_last and x.ndim == 4:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -184,10 +192,10 @@ class Trainer:
         outs, targets = [], []
         with torch.inference_mode():
             for x, y in tqdm(loader, desc="predicting", leave=False, disable=not self.progress):
-                x = self._to_device(x)
+                image, *rest = model_inputs(self._to_device(x))
                 with self._autocast():
-                    views = tta_views(x) if use_tta else [x]
-                    logits = torch.stack([model(v).float() for v in views]).mean(0)
+                    views = tta_views(image) if use_tta else [image]  # metadata is not flipped
+                    logits = torch.stack([model(v, *rest).float() for v in views]).mean(0)
                 outs.append(logits.cpu().numpy())
                 targets.append(y.numpy())
         return np.concatenate(outs), np.concatenate(targets)
@@ -323,10 +331,10 @@ class Trainer:
             for step, (x, y) in enumerate(bar):
                 if step >= steps:
                     break
-                x, y = self._to_device(x), y.to(self.device)
+                x, y = model_inputs(self._to_device(x)), y.to(self.device)
                 optimizer.zero_grad(set_to_none=True)
                 with self._autocast():
-                    loss = loss_fn(net(x).float(), y)
+                    loss = loss_fn(net(*x).float(), y)
                 scaler.scale(loss).backward()
                 if self.grad_clip_norm:
                     scaler.unscale_(optimizer)

@@ -150,3 +150,106 @@ def image_folder(tmp_path) -> Path:
         lesion_image(i).save(root / "sub" / f"img_{i}.png")
     (root / "notes.txt").write_text("not an image")
     return root
+
+
+# -- a tiny metadata-fusion model (two graph inputs), also without torch -------------------------
+
+FUSION_TRAIN_METADATA = {
+    "age": [25, 40, 55, 70, ""],
+    "sex": ["male", "female", "female", "male", "unknown"],
+    "localization": ["back", "face", "lower extremity", "back", ""],
+}
+
+
+def tiny_fusion_encoding():
+    from skinml.modelfile.metadata_input import fit_metadata_encoding
+
+    return fit_metadata_encoding(["age", "sex", "localization"], FUSION_TRAIN_METADATA)
+
+
+def tiny_fusion_graph(n_meta: int, seed: int = 1, size: int = 32):
+    """image -> conv -> ReLU -> GAP; metadata -> Gemm -> ReLU; one Gemm over both; exact CAM."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    k, c, h = len(CLASSES), 4, 5
+    w_img = rng.normal(0, 1.0, (k, c)).astype(np.float32)
+    w_meta = rng.normal(0, 1.0, (k, h)).astype(np.float32)
+    arrays = {
+        "conv_w": rng.normal(0, 0.5, (c, 3, 3, 3)).astype(np.float32),
+        "conv_b": rng.normal(0, 0.1, c).astype(np.float32),
+        "m_w": rng.normal(0, 1.0, (h, n_meta)).astype(np.float32),
+        "m_b": rng.normal(0, 0.1, h).astype(np.float32),
+        "fc_w": np.concatenate([w_img, w_meta], axis=1),
+        "fc_b": rng.normal(0, 0.1, k).astype(np.float32),
+        "w_img": w_img,
+        "w_meta": w_meta,
+        "temp": np.array(TEMPERATURE, np.float32),
+        "shape4": np.array([0, k, 1, 1], np.int64),
+    }
+    inits = [numpy_helper.from_array(v, n) for n, v in arrays.items()]
+    nodes = [
+        helper.make_node(
+            "Conv", ["image", "conv_w", "conv_b"], ["c1"], strides=[4, 4], pads=[1, 1, 1, 1]
+        ),
+        helper.make_node("Relu", ["c1"], ["feats"]),
+        helper.make_node("GlobalAveragePool", ["feats"], ["gap"]),
+        helper.make_node("Flatten", ["gap"], ["pooled"]),
+        helper.make_node("Gemm", ["metadata", "m_w", "m_b"], ["m1"], transB=1),
+        helper.make_node("Relu", ["m1"], ["emb"]),
+        helper.make_node("Concat", ["pooled", "emb"], ["joint"], axis=1),
+        helper.make_node("Gemm", ["joint", "fc_w", "fc_b"], ["logits"], transB=1),
+        helper.make_node("Div", ["logits", "temp"], ["scaled"]),
+        helper.make_node("Softmax", ["scaled"], ["probabilities"], axis=1),
+        helper.make_node("Gemm", ["emb", "w_meta", "fc_b"], ["term"], transB=1),
+        helper.make_node("Reshape", ["term", "shape4"], ["term4"]),
+        helper.make_node("Einsum", ["w_img", "feats"], ["cam0"], equation="kc,nchw->nkhw"),
+        helper.make_node("Add", ["cam0", "term4"], ["cam"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny_fusion",
+        [
+            helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size]),
+            helper.make_tensor_value_info("metadata", TensorProto.FLOAT, ["batch", n_meta]),
+        ],
+        [
+            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", k]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
+            helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["batch", k, None, None]),
+        ],
+        inits,
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
+
+
+def write_tiny_fusion_model(path: Path, *, with_encoding: bool = True) -> Path:
+    """The tiny fusion graph with skinml metadata documenting its ``metadata`` input."""
+    import onnx
+
+    from skinml.export.onnx_meta import embed_metadata
+    from skinml.modelfile import write_sidecar
+
+    enc = tiny_fusion_encoding()
+    base = tiny_metadata()
+    extra = {**base.extra, "tensors": {**base.extra["tensors"], "metadata": "metadata"}}
+    if with_encoding:
+        extra["metadata_input"] = enc.to_dict()
+    meta = tiny_metadata(
+        inputs={**base.inputs, "metadata": f"float32 [batch, {enc.n_features}]"}, extra=extra
+    )
+    raw = path.with_name(path.stem + ".raw.onnx")
+    onnx.save_model(tiny_fusion_graph(enc.n_features), str(raw))
+    embed_metadata(raw, path, meta)
+    raw.unlink()
+    write_sidecar(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_fusion_model(tmp_path_factory) -> Path:
+    return write_tiny_fusion_model(tmp_path_factory.mktemp("fusion") / "fusion.onnx")
