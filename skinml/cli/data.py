@@ -12,6 +12,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
+from skinml.cli_errors import run_command
 from skinml.data.card import DatasetCard, DatasetInfo, build_card
 from skinml.data.manifest import Manifest, write_manifest
 from skinml.errors import ManyErrors, SkinmlInputError
@@ -120,17 +121,12 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skinml-data``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "list":
-            return _list()
-        if args.command == "card":
-            return _card(args)
-        if args.command == "verify":
-            return _verify(args)
-        return _split(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-data {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    commands = {"card": _card, "verify": _verify, "split": _split}
+
+    def body() -> int:
+        return _list() if args.command == "list" else commands[args.command](args)
+
+    return run_command(f"skinml-data {args.command}", body)
 
 
 # -- subcommands ----------------------------------------------------------------------------

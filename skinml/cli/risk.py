@@ -16,6 +16,7 @@ risk_model.onnx + .sha256, plots) and to MLflow (sqlite by default).
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,8 +60,14 @@ def run_from_config(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def _app(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    from skinml.cli_errors import run_command
+
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    doc = run_from_config(cfg, out_dir)
+    docs: list[dict[str, Any]] = []
+    status = run_command("skinml-risk", lambda: docs.append(run_from_config(cfg, out_dir)))
+    if status:
+        sys.exit(status)  # the message is printed; Hydra would add a traceback
+    doc = docs[0]
     if doc.get("mode") == "simulate":
         print(f"simulated cohort written to {out_dir / 'simulated_cohort'} (SIMULATED data)")
         for name, path in doc["files"].items():
@@ -78,7 +85,13 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (``skinml-risk``)."""
+    """Console-script entry point (``skinml-risk``): check the overrides, then run Hydra."""
+    from skinml.cli.overrides import check_overrides
+    from skinml.cli_errors import run_command
+
+    status = run_command("skinml-risk", lambda: check_overrides("risk", sys.argv[1:]))
+    if status:
+        sys.exit(status)
     _app()
 
 

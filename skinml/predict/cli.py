@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from skinml.errors import ConfigError, ModelFileError, SkinmlInputError
+from skinml.errors import ConfigError, ModelFileError
 
 EPILOG = """\
 examples:
@@ -72,12 +72,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 2 bad input or model file)."""
+    from skinml.cli_errors import run_command
+
     args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-predict: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command("skinml-predict", lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -41,7 +41,8 @@ def _resume_checkpoint(resume: str | None, run_dir: Path) -> Path | None:
         path = path / "checkpoints" / "last.pt"
     if not path.is_file():
         if resume == "auto":
-            return None  # nothing to resume yet: a fresh start
+            print(f"resume=auto: no checkpoint at {path} yet; starting a fresh run", flush=True)
+            return None
         raise ConfigError(
             "resume checkpoint does not exist",
             file=path,
