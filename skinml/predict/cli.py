@@ -80,10 +80,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     from skinml.modelfile import read_metadata, verify_sidecar
+    from skinml.outputs import prepare_output_file
     from skinml.predict.predictor import make_session
 
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be at least 1", column="--batch-size")
+    prepare_output_file(args.output, what="predictions CSV")  # before minutes of scoring
     checksum = verify_sidecar(args.model)
     session = make_session(args.model, args.threads)
     metadata = read_metadata(args.model, session=session)

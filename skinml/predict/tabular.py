@@ -26,6 +26,7 @@ calibration); for LightGBM models ``top_factors`` stays empty (LightGBM's
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -36,9 +37,11 @@ from typing import Any
 import numpy as np
 
 from skinml.errors import DataError
+from skinml.outputs import prepare_output_file
 from skinml.risk import schema
 from skinml.risk.harmonise import VariantInfo, WeightSnp, harmonise
 from skinml.risk.textvcf import read_vcf_text
+from skinml.textfiles import read_utf8
 
 ID_COLUMN = "sample_id"
 OUTPUT_COLUMNS = (
@@ -66,16 +69,14 @@ def _is_vcf(path: Path) -> bool:
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         raise DataError("input file does not exist", file=path, fix="check the path")
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        sample = fh.read(4096)
-        fh.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.DictReader(fh, dialect=dialect)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "") for k, v in r.items()} for r in reader]
+    text = read_utf8(path)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    rows = [{(k or "").strip(): (v or "") for k, v in r.items()} for r in reader]
     if ID_COLUMN not in header:
         raise DataError(
             f"no {ID_COLUMN!r} column (columns: {header[:8]})",
@@ -372,8 +373,7 @@ def run_tabular_predictions(
         counts.get(s, 0) for s in ("matched", "flipped", "ambiguous_kept", "assumed_effect_allele")
     )
     origin = "simulated" if extra.get("simulated_training_data") else "real"
-    out = Path(output_csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_file(output_csv, what="predictions CSV")
     with out.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=OUTPUT_COLUMNS)
         w.writeheader()
