@@ -179,6 +179,15 @@ def _assemble(
         vcf = read_vcf_text(path, keep=keep)
         variants, dos_raw, geno_ids = vcf.variants, vcf.dosages, vcf.samples
         sheader, srows = _read_csv(survey_path) if survey_path is not None else ([ID_COLUMN], [])
+        missing = schema.missing_columns(sheader, fields)
+        if missing:
+            # Mean-imputing a whole missing column would score every patient "ok" on
+            # an average answer; the file is wrong, not the patients.
+            raise DataError(
+                f"survey columns {missing} are missing (found {list(sheader)[:10]})",
+                file=survey_path,
+                fix="add the columns the model was trained with (see the model card)",
+            )
         by_id: dict[str, list[int]] = {}
         for k, r in enumerate(srows):
             by_id.setdefault(r[ID_COLUMN].strip(), []).append(k)
@@ -187,6 +196,7 @@ def _assemble(
         for g, sid in enumerate(geno_ids):
             i = batch.add(sid, f"VCF sample column {g + 10}")
             order.append(g)
+            batch.errors[i].extend(vcf.errors[g] if g < len(vcf.errors) else [])
             hits = by_id.get(sid, [])
             if sid in seen:
                 batch.errors[i].append(
