@@ -15,7 +15,7 @@ from pathlib import Path
 from skinml.cli_errors import run_command
 from skinml.data.card import DatasetCard, DatasetInfo, build_card
 from skinml.data.manifest import Manifest, write_manifest
-from skinml.errors import ManyErrors, SkinmlInputError
+from skinml.errors import ManyErrors, SkinmlInputError, with_fix
 
 EPILOG = """\
 examples:
@@ -272,7 +272,10 @@ def _load_with_card(
         warnings.simplefilter("ignore", UserWarning)
         if args.source in list_datasets():
             kwargs = {} if args.source == "dermamnist" else {"on_missing": on_missing}
-            manifest = get_dataset(args.source, args.root, **kwargs)
+            try:
+                manifest = get_dataset(args.source, args.root, **kwargs)
+            except ManyErrors as exc:
+                raise _cli_fix(exc) from None
             return manifest, get_card(args.source, manifest=manifest)
         from skinml.data.loaders.csv_manifest import load_manifest_csv
 
@@ -282,14 +285,28 @@ def _load_with_card(
                 f"{args.source!r} is neither a registered dataset nor a manifest file",
                 fix=f"use one of {list_datasets()} or the path of a manifest CSV",
             )
-        manifest = load_manifest_csv(path, root=args.root, on_missing=on_missing)
+        try:
+            manifest = load_manifest_csv(path, root=args.root, on_missing=on_missing)
+        except ManyErrors as exc:
+            raise _cli_fix(exc) from None
     info = DatasetInfo(
         name=manifest.name,
         title=f"Manifest {path.name}",
         description=f"Read from {path.resolve()}.",
         licence="not stated (a manifest CSV carries no licence: record it with the data)",
     )
-    return manifest, build_card(manifest, info)
+    return manifest, build_card(manifest, info, manifest_csv=str(path.resolve()))
+
+
+def _cli_fix(exc: ManyErrors) -> ManyErrors:
+    """Loaders word the missing-image fix for Python (``on_missing=``); say the flag here."""
+    if not any("on_missing=" in (getattr(e, "fix", None) or "") for e in exc.errors):
+        return exc
+    return with_fix(  # type: ignore[return-value]
+        exc,
+        "restore the files, fix the image paths or --root, or pass --on-missing exclude to "
+        "leave these rows out (the card then lists them)",
+    )
 
 
 def _default_checksums(source: str, manifest: Manifest) -> Path | None:
