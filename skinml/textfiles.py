@@ -29,11 +29,30 @@ def read_utf8(path: str | PathLike[str]) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise DataError(
-            f"not UTF-8 text (byte 0x{data[exc.start]:02x} cannot be decoded)",
-            file=p,
-            row=line,
-            expected="a UTF-8 encoded text file",
-            fix=UTF8_FIX,
-        ) from exc
+        raise _not_utf8(p, data, exc) from exc
+
+
+def not_utf8(path: str | PathLike[str]) -> DataError:
+    """The error for a file another reader (pandas) failed to decode, naming its first bad line.
+
+    Readers that hand the file to pandas call this in their ``UnicodeDecodeError``
+    handler: pandas' own message gives a byte offset inside a buffer, not a line.
+    """
+    p = Path(path)
+    data = p.read_bytes()
+    try:
+        data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        return _not_utf8(p, data, exc)
+    return DataError("not UTF-8 text", file=p, expected="a UTF-8 encoded text file", fix=UTF8_FIX)
+
+
+def _not_utf8(p: Path, data: bytes, exc: UnicodeDecodeError) -> DataError:
+    offset = exc.start + (3 if data.startswith(b"\xef\xbb\xbf") else 0)
+    return DataError(
+        f"not UTF-8 text (byte 0x{data[offset]:02x} cannot be decoded)",
+        file=p,
+        row=data[:offset].count(b"\n") + 1,
+        expected="a UTF-8 encoded text file",
+        fix=UTF8_FIX,
+    )

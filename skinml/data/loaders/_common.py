@@ -19,6 +19,7 @@ import pandas as pd
 
 from skinml.data.manifest import Manifest
 from skinml.errors import ConfigError, DataError, ManyErrors
+from skinml.textfiles import not_utf8
 
 OnMissing = Literal["raise", "exclude"]
 ON_MISSING: tuple[str, ...] = ("raise", "exclude")
@@ -68,7 +69,9 @@ def read_csv_checked(
         raise DataError(f"{what} does not exist", file=path, fix=fix)
     try:
         frame = pd.read_csv(path, **read_kwargs)  # type: ignore[arg-type]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(
             f"cannot parse {what}: {exc}",
             file=path,
