@@ -24,7 +24,9 @@ def user_overrides(argv: Sequence[str]) -> list[str]:
     return [
         a
         for a in argv
-        if "=" in a and not a.startswith("-") and not a.lstrip("+~").startswith("hydra.")
+        if "=" in a
+        and not a.startswith("-")
+        and not a.lstrip("+~").startswith(("hydra.", "hydra/"))
     ]
 
 
@@ -52,7 +54,11 @@ def check_overrides(config_name: str, argv: Sequence[str]) -> None:
         except HydraException as exc:
             match = _BAD_KEY.search(str(exc))
             if match is None:
-                return
+                # Hydra's own message is clear (it lists a group's options); say it once,
+                # with the bad-input exit code, instead of after a second composition.
+                raise ConfigError(
+                    str(exc).strip(), fix="see `--help` for the config groups and options"
+                ) from None
             key = match.group(1)
         bad = next((o for o in overrides if o.lstrip("+~").split("=", 1)[0] == key), key)
         others = [o for o in overrides if o != bad]

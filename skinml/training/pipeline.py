@@ -99,6 +99,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     from skinml.models.factory import preprocessing_for
     from skinml.tracking.provenance import git_commit, package_versions, utc_now
     from skinml.training.checkpoint import load_checkpoint
+    from skinml.training.config_checks import check_train_config
     from skinml.training.data_setup import prepare_data, split_targets
     from skinml.training.distributed import (
         barrier,
@@ -108,6 +109,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     )
     from skinml.training.seeding import seed_everything
 
+    check_train_config(cfg)
     run_dir = Path(run_dir)
     trainer = instantiate(cfg.trainer)
     env = init_distributed("cuda" if trainer.device.startswith("cuda") else "cpu")

@@ -360,6 +360,8 @@ HYDRA_CASES = {
         lambda t: [f"data.source.path={t / 'none.csv'}", "data=manifest"],
         ["none.csv"],
     ),
+    "train_image_size_zero": ("skinml.cli.train", lambda t: ["data.image_size=0"], ["image_size"]),
+    "train_unknown_group_option": ("skinml.cli.train", lambda t: ["data=nonexistent"], ["data"]),
     "risk_misspelt_group": ("skinml.cli.risk", lambda t: ["modle=lightgbm"], ["'model'"]),
     "risk_malformed_genotype": (
         "skinml.cli.risk",
