@@ -273,6 +273,26 @@ def _other_cases() -> dict[str, tuple[str, Case]]:
             t / "o",
         ], ["r.csv"]
 
+    def qc_out_is_a_file(t):
+        (t / "r.csv").write_text("hospital,case,diagnosis\nA,1,mel\nB,2,nv\n")
+        (t / "o").write_text("a file")
+        return ["records", t / "r.csv", "--out", t / "o", "--quiet"], ["o", "file"]
+
+    def teach_answers_latin1(t):
+        ref = t / "reference.csv"
+        ref.write_text("case,diagnosis,malignant\ncase_001,mel,1\n")
+        ans = _latin1(t / "a.csv", "case,diagnosis\ncase_001,m\xe9l\n")
+        return ["score", "--reference", ref, "--answers", ans, "--out", t / "o"], ["a.csv", "row 2"]
+
+    def ingest_cases_csv_latin1(t):
+        _image(t / "d" / "nv" / "a.png")
+        _latin1(t / "d" / "cases.csv", "image,label\nnv/a.png,n\xe9v\n")
+        (t / "k").write_text("k" * 40)
+        return ["run", t / "d", "--out", t / "ds", "--key-file", t / "k", "--quiet"], [
+            "cases.csv",
+            "row 2",
+        ]
+
     def ingest_delivery_missing(t):
         (t / "k").write_text("k" * 40)
         return ["run", t / "nodelivery", "--out", t / "ds", "--key-file", t / "k"], ["nodelivery"]
@@ -396,3 +416,13 @@ def test_hydra_command_bad_input_is_one_message(name, tmp_path):
     assert "Traceback" not in proc.stderr and "error: " in proc.stderr, proc.stderr[-3000:]
     for word in words:
         assert word in proc.stderr, proc.stderr[-3000:]
+
+
+def test_qc_indicator_without_cases_is_a_note_not_a_crash(tmp_path, capsys):
+    """Every reference says mel: 'called mel when the reference says not mel' has no cases."""
+    from skinml.cli.qc import main
+
+    records = tmp_path / "r.csv"
+    records.write_text("hospital,case,diagnosis,reference\nA,1,mel,mel\nB,2,nv,mel\n")
+    assert main(["records", str(records), "--out", str(tmp_path / "q"), "--quiet"]) == 0
+    assert (tmp_path / "q" / "flags.csv").is_file()
