@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 from skinml.errors import DataError
 
@@ -56,3 +57,17 @@ def _not_utf8(p: Path, data: bytes, exc: UnicodeDecodeError) -> DataError:
         expected="a UTF-8 encoded text file",
         fix=UTF8_FIX,
     )
+
+
+def read_csv(path: str | PathLike[str], **kwargs: Any) -> Any:
+    """``pandas.read_csv`` whose encoding failure names the file and its first non-UTF-8 line.
+
+    Raises:
+        DataError: the file is not UTF-8 (other pandas errors pass through unchanged).
+    """
+    import pandas as pd
+
+    try:
+        return pd.read_csv(path, **kwargs)
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path) from exc

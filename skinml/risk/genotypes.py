@@ -25,6 +25,7 @@ import pandas as pd
 
 from skinml.errors import DataError
 from skinml.risk.harmonise import VariantInfo
+from skinml.textfiles import read_csv
 
 ID_COLUMN = "sample_id"
 _ALLELE_SUFFIX = re.compile(r"^(?P<snp>.+)_(?P<allele>[ACGTacgt]+)$")
@@ -136,7 +137,7 @@ def read_dosage_table(path: str | PathLike[str]) -> GenotypeSource:
     if p.suffix.lower() in (".parquet", ".pq"):
         df = pd.read_parquet(p)
     else:
-        df = pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".txt") else ",", dtype=str)
+        df = read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".txt") else ",", dtype=str)
     if ID_COLUMN not in df.columns:
         raise DataError(
             f"dosage table has no {ID_COLUMN!r} column (columns: {list(df.columns)[:8]})",

@@ -70,6 +70,16 @@ def split_dataset(ds: RiskDataset, test_size: float, seed: int) -> tuple[np.ndar
     """Stratified (and patient-grouped when groups exist) train/test indices."""
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
+    counts = np.bincount(np.asarray(ds.y, int), minlength=2)
+    if counts.min() < 2:
+        from skinml.errors import DataError
+
+        raise DataError(
+            f"dataset {ds.name!r} has {counts[1]} cases and {counts[0]} controls; a test split "
+            "and cross-validation need several of each",
+            expected="both outcomes (0 and 1) in the label column, each at least a few times",
+            fix="add subjects, or check the label column (data.label_column)",
+        )
     idx = np.arange(len(ds.y))
     if ds.groups is not None:
         tr, te = next(

@@ -372,7 +372,41 @@ def _bad_vcf(tmp: Path) -> Path:
     return path
 
 
+def _cohort(tmp: Path, n: int, *, latin1: bool = False) -> list[str]:
+    """A VCF + survey of ``n`` subjects, a quarter of them cases (tiny on purpose)."""
+    ids = [f"S{i}" for i in range(1, n + 1)]
+    vcf = tmp / "g.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n##contig=<ID=6>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t" + "\t".join(ids) + "\n"
+        "6\t31274555\trs10484554\tC\tT\t.\tPASS\t.\tGT\t" + "\t".join(["0/1"] * n) + "\n"
+    )
+    never = "n\xe9ver" if latin1 else "never"
+    rows = [f"{s},{int(i % 4 == 0)},{never},25,0,1,0,40" for i, s in enumerate(ids)]
+    survey = tmp / "survey.csv"
+    survey.write_bytes(
+        (
+            "sample_id,psoriasis,smoking,bmi,alcohol,family_history,stressful_life_events,age\n"
+            + "\n".join(rows)
+            + "\n"
+        ).encode("latin-1")
+    )
+    return [
+        "risk/data=files",
+        f"data.genotypes={vcf}",
+        f"data.survey={survey}",
+        f"tracking.tracking_uri=sqlite:///{tmp}/mlflow.db",
+    ]
+
+
 HYDRA_CASES = {
+    "risk_cohort_too_small": ("skinml.cli.risk", lambda t: _cohort(t, 12), ["2 cases", "cv."]),
+    "risk_survey_latin1": (
+        "skinml.cli.risk",
+        lambda t: _cohort(t, 12, latin1=True),
+        ["survey.csv", "row 2", "UTF-8"],
+    ),
     "train_misspelt_key": ("skinml.cli.train", lambda t: ["trainer.max_epoch=3"], ["max_epochs"]),
     "train_resume_without_dir": ("skinml.cli.train", None, ["hydra.run.dir"]),
     "train_manifest_missing": (
