@@ -15,7 +15,7 @@ from pathlib import Path
 from skinml.cli_errors import run_command
 from skinml.data.card import DatasetCard, DatasetInfo, build_card
 from skinml.data.manifest import Manifest, write_manifest
-from skinml.errors import ManyErrors, SkinmlInputError, with_fix
+from skinml.errors import ConfigError, ManyErrors, SkinmlInputError, with_fix
 
 EPILOG = """\
 examples:
@@ -239,13 +239,21 @@ def _split(args: argparse.Namespace) -> int:
     from skinml.data.splits import assign_splits, leakage_report
 
     manifest, _ = _load_with_card(args)
-    out = assign_splits(
-        manifest,
-        strategy=args.strategy,
-        val_fraction=args.val,
-        test_fraction=args.test,
-        seed=args.seed,
-    )
+    try:
+        out = assign_splits(
+            manifest,
+            strategy=args.strategy,
+            val_fraction=args.val,
+            test_fraction=args.test,
+            seed=args.seed,
+        )
+    except ConfigError as exc:
+        if "fraction" not in exc.problem:
+            raise
+        # The library names its arguments (val_fraction); this command's flags are --val/--test.
+        raise with_fix(
+            exc, "give --val and --test in [0, 1) with a sum below 1, e.g. --val 0.1 --test 0.2"
+        ) from None
     path = write_manifest(out, args.output)
     counts = out.frame.groupby("split").size().reindex(["train", "val", "test"]).fillna(0)
     print(

@@ -243,6 +243,9 @@ def _other_cases() -> dict[str, tuple[str, Case]]:
     def data_split_too_few_lesions(t):
         return ["split", _manifest(t, n=2), "-o", t / "s.csv"], ["'manifest'", "2 groups"]
 
+    def data_split_fractions_out_of_range(t):
+        return ["split", _manifest(t), "--val", "-1", "-o", t / "s.csv"], ["--val", "--test"]
+
     def teach_reference_missing(t):
         (t / "a.csv").write_text("case,diagnosis\ncase_001,mel\n")
         return [
