@@ -31,7 +31,7 @@ def run_from_config(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from hydra.utils import instantiate
 
     from skinml.risk.data import simulate_from_config
-    from skinml.risk.run import run_experiment
+    from skinml.risk.run import prepare_dataset, run_experiment
 
     out_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.to_yaml(cfg, resolve=True)
@@ -43,13 +43,14 @@ def run_from_config(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         from skinml.errors import ConfigError
 
         raise ConfigError(f"unknown mode {cfg.mode!r}", expected="train or simulate")
+    dataset = prepare_dataset(cfg, out_dir)  # bad input fails here, before MLflow starts
     tracker = instantiate(cfg.tracking)
     run_name = f"{cfg.model.name}-{cfg.data.name}"
     with tracker.start(
         run_name, tags={"task": "tabular_risk", "simulated": str(cfg.data.kind == "simulated")}
     ):
         tracker.log_params(OmegaConf.to_container(cfg, resolve=True))
-        doc = run_experiment(cfg, out_dir, tracker=tracker)
+        doc = run_experiment(cfg, out_dir, tracker=tracker, dataset=dataset)
         tracker.log_provenance(resolved)
         tracker.log_artifact(out_dir / "resolved_config.yaml", "config")
     doc["mlflow_run_id"] = tracker.run_id
