@@ -160,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         near_threshold=args.near_threshold,
         max_file_bytes=int(args.max_file_mb * 2**20),
         max_pixels=args.max_pixels,
+        isolate_decoder=True,  # a decoder crash rejects one file, never the whole delivery
     )
     result = run_ingest(
         args.deliveries, args.out, key, config, hospitals=args.hospital, progress=not args.quiet

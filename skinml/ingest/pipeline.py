@@ -288,7 +288,7 @@ def _normalise(
         disable=None if progress else True,
     )
     try:
-        if config.workers == 1 or len(jobs) < 2:
+        if not config.isolate_decoder and (config.workers == 1 or len(jobs) < 2):
             for image, job in jobs.items():
                 finish(image, normalise_file(job))
                 bar.update()

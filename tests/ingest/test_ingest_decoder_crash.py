@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from skinml.ingest import IngestConfig, run_ingest
 from skinml.ingest.normalise import normalise_file
 from skinml.ingest.workers import CRASH_REASON, decode_alone
@@ -21,7 +23,10 @@ def crashing_decoder(job):
     return normalise_file(job)
 
 
-def test_crash_in_a_worker_rejects_only_that_file(deliveries, tmp_path, monkeypatch, sim):
+@pytest.mark.parametrize(
+    "config", [{"workers": 2}, {"workers": 1, "isolate_decoder": True}], ids=["2", "1-isolated"]
+)
+def test_crash_in_a_worker_rejects_only_that_file(deliveries, tmp_path, monkeypatch, sim, config):
     import skinml.ingest.pipeline as pipeline
 
     monkeypatch.setattr(pipeline, "normalise_file", crashing_decoder)
@@ -29,7 +34,7 @@ def test_crash_in_a_worker_rejects_only_that_file(deliveries, tmp_path, monkeypa
         [deliveries.north],
         tmp_path / "ds",
         sim.KEY,
-        IngestConfig(max_pixels=sim.OVERSIZE_PIXELS, workers=2),
+        IngestConfig(max_pixels=sim.OVERSIZE_PIXELS, **config),
         progress=False,
     )
     rejected = result.rejected.set_index("source")
