@@ -85,6 +85,12 @@ def _run(args: argparse.Namespace) -> int:
 
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be at least 1", column="--batch-size")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError("--threads must be at least 1", fix="omit it to use every core")
+    if args.workers is not None and args.workers < 0:
+        raise ConfigError(
+            "--workers must be 0 (decode in the main thread) or more", fix="omit it for up to 4"
+        )
     prepare_output_file(args.output, what="predictions CSV")  # before minutes of scoring
     checksum = verify_sidecar(args.model)
     session = make_session(args.model, args.threads)
@@ -98,6 +104,12 @@ def _run(args: argparse.Namespace) -> int:
         return _run_tabular(args, metadata, session)
     if metadata.task != "image_classification":
         raise ModelFileError(f"unsupported task {metadata.task!r}", file=args.model)
+    if args.survey is not None:
+        raise ConfigError(
+            "--survey applies to tabular risk models; this is an image classifier",
+            file=args.model,
+            fix="drop --survey",
+        )
     from skinml.predict.predictor import ImagePredictor
     from skinml.predict.run import predict_to_csv
 

@@ -119,11 +119,19 @@ def _predict_cases() -> dict[str, Case]:
         return [_model(t), _image(t / "a.jpg"), "--batch-size", "0"], ["--batch-size"]
 
     def survey_with_an_image_model(t):
-        return [_model(t), _image(t / "a.jpg"), "--heatmaps", t / "h", "--tta"], []
+        return [_model(t), _image(t / "a.jpg"), "--survey", t / "s.csv"], ["--survey"]
 
-    cases = {k: v for k, v in locals().items() if callable(v)}
-    del cases["survey_with_an_image_model"]  # valid for image models: not a bad input
-    return cases
+    def threads_zero(t):
+        return [_model(t), _image(t / "a.jpg"), "--threads", "0"], ["--threads"]
+
+    def workers_negative(t):
+        return [_model(t), _image(t / "a.jpg"), "--workers", "-1"], ["--workers"]
+
+    def heatmaps_dir_is_a_file(t):
+        a = _image(t / "a.jpg")
+        return [_model(t), a, "--heatmaps", a], ["a.jpg"]
+
+    return {k: v for k, v in locals().items() if callable(v)}
 
 
 @pytest.mark.parametrize("name", sorted(_predict_cases()))
