@@ -17,6 +17,8 @@ from skinml.errors import ConfigError
 _BAD_KEY = re.compile(r"Could not (?:override|append to|delete) '([^']+)'")
 #: Flags that make Hydra do something other than one run (sweeps compose per job).
 _NOT_A_SINGLE_RUN = {"-m", "--multirun", "-h", "--help", "--hydra-help", "--info", "-i"}
+#: Flags that change which config is composed.
+_OTHER_CONFIG = {"-cn", "--config-name", "-cp", "--config-path", "-cd", "--config-dir"}
 
 
 def user_overrides(argv: Sequence[str]) -> list[str]:
@@ -41,6 +43,8 @@ def check_overrides(config_name: str, argv: Sequence[str]) -> None:
     """
     if any(a in _NOT_A_SINGLE_RUN for a in argv):
         return
+    if any(a.split("=", 1)[0] in _OTHER_CONFIG for a in argv):
+        return  # another primary config or search path: Hydra composes what we cannot see
     overrides = user_overrides(argv)
     if not overrides:
         return

@@ -27,6 +27,7 @@ def test_misspelt_group_in_risk_suggests_model():
 def test_good_overrides_and_sweeps_pass():
     check_overrides("train", ["trainer.max_epochs=1", "hydra.run.dir=/tmp/x"])
     check_overrides("train", ["-m", "optim.lr=0.1,0.2"])
+    check_overrides("train", ["--config-dir", "/elsewhere", "only_there.key=1"])
 
 
 def test_resume_auto_needs_the_run_dir():
