@@ -471,3 +471,17 @@ def test_qc_indicator_without_cases_is_a_note_not_a_crash(tmp_path, capsys):
     records.write_text("hospital,case,diagnosis,reference\nA,1,mel,mel\nB,2,nv,mel\n")
     assert main(["records", str(records), "--out", str(tmp_path / "q"), "--quiet"]) == 0
     assert (tmp_path / "q" / "flags.csv").is_file()
+
+
+def test_every_console_script_goes_through_the_one_error_handler():
+    """A new ``skinml-*`` command must route its body through ``run_command`` too."""
+    import importlib
+    import inspect
+    import tomllib
+
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
+    scripts = tomllib.loads(pyproject.read_text())["project"]["scripts"]
+    assert len(scripts) >= 8
+    for name, target in scripts.items():
+        module = importlib.import_module(target.split(":")[0])
+        assert "run_command(" in inspect.getsource(module), f"{name} ({target}) bypasses it"
