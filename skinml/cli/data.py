@@ -282,7 +282,7 @@ def _load_with_card(
             kwargs = {} if args.source == "dermamnist" else {"on_missing": on_missing}
             try:
                 manifest = get_dataset(args.source, args.root, **kwargs)
-            except ManyErrors as exc:
+            except SkinmlInputError as exc:
                 raise _cli_fix(exc) from None
             return manifest, get_card(args.source, manifest=manifest)
         from skinml.data.loaders.csv_manifest import load_manifest_csv
@@ -295,7 +295,7 @@ def _load_with_card(
             )
         try:
             manifest = load_manifest_csv(path, root=args.root, on_missing=on_missing)
-        except ManyErrors as exc:
+        except SkinmlInputError as exc:
             raise _cli_fix(exc) from None
     info = DatasetInfo(
         name=manifest.name,
@@ -306,15 +306,26 @@ def _load_with_card(
     return manifest, build_card(manifest, info, manifest_csv=str(path.resolve()))
 
 
-def _cli_fix(exc: ManyErrors) -> ManyErrors:
-    """Loaders word the missing-image fix for Python (``on_missing=``); say the flag here."""
-    if not any("on_missing=" in (getattr(e, "fix", None) or "") for e in exc.errors):
-        return exc
-    return with_fix(  # type: ignore[return-value]
-        exc,
-        "restore the files, fix the image paths or --root, or pass --on-missing exclude to "
-        "leave these rows out (the card then lists them)",
-    )
+#: Fixes the loaders word for the Python API (their arguments) -> the same advice as flags.
+_CLI_FIXES = {
+    "on_missing=": "restore the files, fix the image paths or --root, or pass --on-missing "
+    "exclude to leave these rows out (the card then lists them)",
+    "download=True": "put the .npz file in the folder given as --root (fetch it once on a "
+    'machine with internet: python -c "from skinml.data.registry import get_dataset; '
+    "get_dataset('dermamnist', 'DIR', download=True)\")",
+    "columns=": "name the manifest's columns image and label (and patient_id, lesion_id, site, "
+    "device when known)",
+}
+
+
+def _cli_fix(exc: SkinmlInputError) -> SkinmlInputError:
+    """The loader's error with its Python-API fix replaced by this command's flags."""
+    items = exc.errors if isinstance(exc, ManyErrors) else [exc]
+    fixes = " ".join(getattr(e, "fix", None) or "" for e in items) + (exc.fix or "")
+    for marker, fix in _CLI_FIXES.items():
+        if marker in fixes:
+            return with_fix(exc, fix)
+    return exc
 
 
 def _default_checksums(source: str, manifest: Manifest) -> Path | None:

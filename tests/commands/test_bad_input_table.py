@@ -149,6 +149,8 @@ def _expect_error(main, argv, prog, words, capsys) -> str:
     assert main([str(a) for a in argv]) == 2
     err = capsys.readouterr().err
     assert err.startswith(prog) and "error: " in err and "Traceback" not in err, err
+    for python_api in ("on_missing=", "columns={", "npz_path="):  # a command speaks in flags
+        assert python_api not in err, err
     for word in words:
         assert word in err, f"{word!r} not in {err!r}"
     return err
@@ -242,6 +244,12 @@ def _other_cases() -> dict[str, tuple[str, Case]]:
 
     def data_manifest_missing_images(t):
         return ["split", _manifest(t, missing=2), "-o", t / "s.csv"], ["0.png", "--on-missing"]
+
+    def data_dermamnist_npz_missing(t):
+        return ["card", "dermamnist", "--root", t], ["dermamnist.npz", "--root"]
+
+    def data_registered_root_without_manifest(t):
+        return ["verify", "isic_uda1", "--root", t], ["manifest.csv", "check the path"]
 
     def data_split_output_is_a_folder(t):
         m = _manifest(t, n=40)
