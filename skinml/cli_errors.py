@@ -15,9 +15,9 @@ clinician's light install (``skinml-predict``) can use it.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
-from skinml.errors import SkinmlInputError, describe
+from skinml.errors import ManyErrors, SkinmlInputError, describe, with_fix
 
 #: Exit status for input the user must fix (argparse uses the same code for bad flags).
 EXIT_BAD_INPUT = 2
@@ -62,12 +62,30 @@ def explain(exc: BaseException) -> str | None:
     return None
 
 
-def run_command(prog: str, body: Callable[[], int | None]) -> int:
+def in_command_terms(error: SkinmlInputError, fixes: Mapping[str, str]) -> SkinmlInputError:
+    """``error`` with a fix worded for the Python API replaced by the command's own advice.
+
+    Library errors name function arguments (``on_missing='exclude'``); a command
+    knows its flags or config keys. ``fixes`` maps a marker found in a fix (the
+    argument's name) to the advice the command gives instead.
+    """
+    items = error.errors if isinstance(error, ManyErrors) else [error]
+    text = " ".join(getattr(e, "fix", None) or "" for e in items) + (error.fix or "")
+    for marker, fix in fixes.items():
+        if marker in text:
+            return with_fix(error, fix)
+    return error
+
+
+def run_command(
+    prog: str, body: Callable[[], int | None], *, fixes: Mapping[str, str] | None = None
+) -> int:
     """Run a command's body; bad input prints ``prog: error: ...`` and returns 2.
 
     Args:
         prog: the command name shown in front of the message (e.g. ``"skinml-predict"``).
         body: the command; returns its exit status (None counts as 0).
+        fixes: Python-API fixes to say in the command's terms (see :func:`in_command_terms`).
 
     Returns:
         The body's exit status, or :data:`EXIT_BAD_INPUT` for bad input.
@@ -75,7 +93,8 @@ def run_command(prog: str, body: Callable[[], int | None]) -> int:
     try:
         return int(body() or 0)
     except Exception as exc:  # bad input of any wrapper type becomes a message; bugs re-raise
-        message = explain(exc)
+        found = domain_error(exc)
+        message = str(in_command_terms(found, fixes or {})) if found else explain(exc)
         if message is None:
             raise
         print(f"{prog}: error: {message}", file=sys.stderr)

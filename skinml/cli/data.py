@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     def body() -> int:
         return _list() if args.command == "list" else commands[args.command](args)
 
-    return run_command(f"skinml-data {args.command}", body)
+    return run_command(f"skinml-data {args.command}", body, fixes=_CLI_FIXES)
 
 
 # -- subcommands ----------------------------------------------------------------------------
@@ -280,10 +280,7 @@ def _load_with_card(
         warnings.simplefilter("ignore", UserWarning)
         if args.source in list_datasets():
             kwargs = {} if args.source == "dermamnist" else {"on_missing": on_missing}
-            try:
-                manifest = get_dataset(args.source, args.root, **kwargs)
-            except SkinmlInputError as exc:
-                raise _cli_fix(exc) from None
+            manifest = get_dataset(args.source, args.root, **kwargs)
             return manifest, get_card(args.source, manifest=manifest)
         from skinml.data.loaders.csv_manifest import load_manifest_csv
 
@@ -293,10 +290,7 @@ def _load_with_card(
                 f"{args.source!r} is neither a registered dataset nor a manifest file",
                 fix=f"use one of {list_datasets()} or the path of a manifest CSV",
             )
-        try:
-            manifest = load_manifest_csv(path, root=args.root, on_missing=on_missing)
-        except SkinmlInputError as exc:
-            raise _cli_fix(exc) from None
+        manifest = load_manifest_csv(path, root=args.root, on_missing=on_missing)
     info = DatasetInfo(
         name=manifest.name,
         title=f"Manifest {path.name}",
@@ -316,16 +310,6 @@ _CLI_FIXES = {
     "columns=": "name the manifest's columns image and label (and patient_id, lesion_id, site, "
     "device when known)",
 }
-
-
-def _cli_fix(exc: SkinmlInputError) -> SkinmlInputError:
-    """The loader's error with its Python-API fix replaced by this command's flags."""
-    items = exc.errors if isinstance(exc, ManyErrors) else [exc]
-    fixes = " ".join(getattr(e, "fix", None) or "" for e in items) + (exc.fix or "")
-    for marker, fix in _CLI_FIXES.items():
-        if marker in fixes:
-            return with_fix(exc, fix)
-    return exc
 
 
 def _default_checksums(source: str, manifest: Manifest) -> Path | None:

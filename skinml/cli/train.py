@@ -21,6 +21,12 @@ from omegaconf import DictConfig
 
 from skinml.cli_errors import run_command
 
+#: Loader fixes worded for Python, said as the config overrides a skinml-train user types.
+FIXES = {
+    "on_missing=": "restore the files or fix data.source's path/root, or leave these rows out "
+    "with +data.source.on_missing=exclude (they are listed in the dataset card)",
+}
+
 
 @hydra.main(version_base="1.3", config_path="pkg://skinml.configs", config_name="train")
 def _main(cfg: DictConfig) -> float | None:
@@ -30,7 +36,7 @@ def _main(cfg: DictConfig) -> float | None:
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     outcomes: list = []
-    status = run_command("skinml-train", lambda: outcomes.append(run(cfg, run_dir)))
+    status = run_command("skinml-train", lambda: outcomes.append(run(cfg, run_dir)), fixes=FIXES)
     if status:
         sys.exit(status)  # the message is printed; Hydra would add a traceback
     outcome = outcomes[0]

@@ -68,3 +68,17 @@ def test_bugs_keep_their_traceback():
     with pytest.raises(KeyError):
         run_command("skinml-x", body)
     assert explain(OSError("no file name")) is None
+
+
+def test_python_api_fixes_are_said_in_the_command_terms(capsys):
+    from skinml.cli.train import FIXES
+
+    def body() -> int:
+        raise ManyErrors(
+            "1 missing",
+            [DataError("gone", file="m.csv", row=2, fix="pass on_missing='exclude' to skip")],
+        )
+
+    assert run_command("skinml-train", body, fixes=FIXES) == EXIT_BAD_INPUT
+    err = capsys.readouterr().err
+    assert "+data.source.on_missing=exclude" in err and "on_missing='exclude'" not in err
