@@ -76,10 +76,60 @@ class ConfigError(SkinmlInputError):
 
 
 class ManyErrors(DataError):
-    """Several independent problems found in one pass, reported all at once."""
+    """Several independent problems found in one pass, reported all at once.
+
+    The shared fix is printed once, on its own line, after the list; an item's
+    own fix is dropped when it only repeats the shared one (so "Fix:" never
+    appears twice in a row).
+    """
 
     def __init__(self, summary: str, errors: list[SkinmlInputError], *, fix: str | None = None):
         self.errors = list(errors)
-        shown = "\n".join(f"  - {e}" for e in self.errors[:50])
-        more = f"\n  ... and {len(self.errors) - 50} more" if len(self.errors) > 50 else ""
-        super().__init__(f"{summary} ({len(self.errors)} problems):\n{shown}{more}", fix=fix)
+        n = len(self.errors)
+        items = [_without_fix(e, fix) for e in self.errors[:50]]
+        shown = "\n".join(f"  - {text}" for text in items)
+        more = f"\n  ... and {n - 50} more" if n > 50 else ""
+        self.problem = summary
+        self.file = None
+        self.row = None
+        self.column = None
+        self.expected = None
+        self.fix = fix
+        tail = f"\nFix: {fix}" if fix else ""
+        noun = "problem" if n == 1 else "problems"
+        ValueError.__init__(self, f"{summary} ({n} {noun}):\n{shown}{more}{tail}")
+
+
+def _without_fix(error: Exception, shared_fix: str | None) -> str:
+    if isinstance(error, SkinmlInputError) and error.fix and error.fix == shared_fix:
+        return describe(
+            error.problem,
+            file=error.file,
+            row=error.row,
+            column=error.column,
+            expected=error.expected,
+        )
+    return str(error)
+
+
+def with_fix(error: SkinmlInputError, fix: str) -> SkinmlInputError:
+    """The same error with another fix, e.g. a command-line flag instead of a Python argument.
+
+    Library code words its fixes for the Python API; a command knows its own
+    flags, so it swaps the fix at its boundary rather than printing advice the
+    user cannot follow.
+    """
+    if isinstance(error, ManyErrors):
+        items = [
+            with_fix(e, fix) if isinstance(e, SkinmlInputError) and e.fix else e
+            for e in error.errors
+        ]
+        return ManyErrors(error.problem, items, fix=fix)  # type: ignore[arg-type]
+    return type(error)(
+        error.problem,
+        file=error.file,
+        row=error.row,
+        column=error.column,
+        expected=error.expected,
+        fix=fix,
+    )

@@ -12,9 +12,10 @@ import textwrap
 import warnings
 from pathlib import Path
 
+from skinml.cli_errors import run_command
 from skinml.data.card import DatasetCard, DatasetInfo, build_card
 from skinml.data.manifest import Manifest, write_manifest
-from skinml.errors import ManyErrors, SkinmlInputError
+from skinml.errors import ConfigError, ManyErrors, SkinmlInputError, with_fix
 
 EPILOG = """\
 examples:
@@ -120,17 +121,12 @@ def _add_source(p: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skinml-data``; returns the exit status."""
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "list":
-            return _list()
-        if args.command == "card":
-            return _card(args)
-        if args.command == "verify":
-            return _verify(args)
-        return _split(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-data {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    commands = {"card": _card, "verify": _verify, "split": _split}
+
+    def body() -> int:
+        return _list() if args.command == "list" else commands[args.command](args)
+
+    return run_command(f"skinml-data {args.command}", body, fixes=_CLI_FIXES)
 
 
 # -- subcommands ----------------------------------------------------------------------------
@@ -243,13 +239,21 @@ def _split(args: argparse.Namespace) -> int:
     from skinml.data.splits import assign_splits, leakage_report
 
     manifest, _ = _load_with_card(args)
-    out = assign_splits(
-        manifest,
-        strategy=args.strategy,
-        val_fraction=args.val,
-        test_fraction=args.test,
-        seed=args.seed,
-    )
+    try:
+        out = assign_splits(
+            manifest,
+            strategy=args.strategy,
+            val_fraction=args.val,
+            test_fraction=args.test,
+            seed=args.seed,
+        )
+    except ConfigError as exc:
+        if "fraction" not in exc.problem:
+            raise
+        # The library names its arguments (val_fraction); this command's flags are --val/--test.
+        raise with_fix(
+            exc, "give --val and --test in [0, 1) with a sum below 1, e.g. --val 0.1 --test 0.2"
+        ) from None
     path = write_manifest(out, args.output)
     counts = out.frame.groupby("split").size().reindex(["train", "val", "test"]).fillna(0)
     print(
@@ -293,7 +297,19 @@ def _load_with_card(
         description=f"Read from {path.resolve()}.",
         licence="not stated (a manifest CSV carries no licence: record it with the data)",
     )
-    return manifest, build_card(manifest, info)
+    return manifest, build_card(manifest, info, manifest_csv=str(path.resolve()))
+
+
+#: Fixes the loaders word for the Python API (their arguments) -> the same advice as flags.
+_CLI_FIXES = {
+    "on_missing=": "restore the files, fix the image paths or --root, or pass --on-missing "
+    "exclude to leave these rows out (the card then lists them)",
+    "download=True": "put the .npz file in the folder given as --root (fetch it once on a "
+    'machine with internet: python -c "from skinml.data.registry import get_dataset; '
+    "get_dataset('dermamnist', 'DIR', download=True)\")",
+    "columns=": "name the manifest's columns image and label (and patient_id, lesion_id, site, "
+    "device when known)",
+}
 
 
 def _default_checksums(source: str, manifest: Manifest) -> Path | None:

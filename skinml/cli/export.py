@@ -11,7 +11,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from skinml.errors import ConfigError, SkinmlInputError
+from skinml.cli_errors import run_command
+from skinml.errors import ConfigError
 
 EPILOG = """\
 examples:
@@ -80,11 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns 0 on success, 2 on bad input or a refused export."""
     args = build_parser().parse_args(argv)
-    try:
-        return _run(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-export: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command("skinml-export", lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:

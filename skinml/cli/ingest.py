@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Sequence
 
-from skinml.errors import SkinmlInputError
+from skinml.cli_errors import run_command
 
 _EPILOG = """\
 what a delivery looks like (one folder per hospital and delivery):
@@ -142,11 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code (0 ok, 1 verification failed, 2 bad input)."""
     args = build_parser().parse_args(argv)
-    try:
-        return _run(args) if args.command == "run" else _verify(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-ingest: error: {exc}", file=sys.stderr)
-        return 2
+    body = _run if args.command == "run" else _verify
+    return run_command("skinml-ingest", lambda: body(args))
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -164,6 +160,7 @@ def _run(args: argparse.Namespace) -> int:
         near_threshold=args.near_threshold,
         max_file_bytes=int(args.max_file_mb * 2**20),
         max_pixels=args.max_pixels,
+        isolate_decoder=True,  # a decoder crash rejects one file, never the whole delivery
     )
     result = run_ingest(
         args.deliveries, args.out, key, config, hospitals=args.hospital, progress=not args.quiet

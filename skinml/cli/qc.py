@@ -252,14 +252,17 @@ def _rates(args: argparse.Namespace) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skinml-qc``; returns the exit status (2 for bad input)."""
-    from skinml.errors import SkinmlInputError
+    from skinml.cli_errors import run_command
 
     args = build_parser().parse_args(argv)
-    try:
-        out = _records(args) if args.command == "records" else _rates(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-qc: error: {exc}", file=sys.stderr)
-        return 2
+    outs: list[Path] = []
+    status = run_command(
+        "skinml-qc",
+        lambda: outs.append(_records(args) if args.command == "records" else _rates(args)),
+    )
+    if status:
+        return status
+    out = outs[0]
     report = "" if args.no_report else "report.html, "
     print(
         f"Outputs written to {out.resolve()}: flags.csv, {report}excluded_rows.csv, "

@@ -16,6 +16,7 @@ risk_model.onnx + .sha256, plots) and to MLflow (sqlite by default).
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ def run_from_config(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
     from hydra.utils import instantiate
 
     from skinml.risk.data import simulate_from_config
-    from skinml.risk.run import run_experiment
+    from skinml.risk.run import prepare_dataset, run_experiment
 
     out_dir.mkdir(parents=True, exist_ok=True)
     resolved = OmegaConf.to_yaml(cfg, resolve=True)
@@ -42,13 +43,14 @@ def run_from_config(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         from skinml.errors import ConfigError
 
         raise ConfigError(f"unknown mode {cfg.mode!r}", expected="train or simulate")
+    dataset = prepare_dataset(cfg, out_dir)  # bad input fails here, before MLflow starts
     tracker = instantiate(cfg.tracking)
     run_name = f"{cfg.model.name}-{cfg.data.name}"
     with tracker.start(
         run_name, tags={"task": "tabular_risk", "simulated": str(cfg.data.kind == "simulated")}
     ):
         tracker.log_params(OmegaConf.to_container(cfg, resolve=True))
-        doc = run_experiment(cfg, out_dir, tracker=tracker)
+        doc = run_experiment(cfg, out_dir, tracker=tracker, dataset=dataset)
         tracker.log_provenance(resolved)
         tracker.log_artifact(out_dir / "resolved_config.yaml", "config")
     doc["mlflow_run_id"] = tracker.run_id
@@ -59,8 +61,14 @@ def run_from_config(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
 def _app(cfg: DictConfig) -> None:
     from hydra.core.hydra_config import HydraConfig
 
+    from skinml.cli_errors import run_command
+
     out_dir = Path(HydraConfig.get().runtime.output_dir)
-    doc = run_from_config(cfg, out_dir)
+    docs: list[dict[str, Any]] = []
+    status = run_command("skinml-risk", lambda: docs.append(run_from_config(cfg, out_dir)))
+    if status:
+        sys.exit(status)  # the message is printed; Hydra would add a traceback
+    doc = docs[0]
     if doc.get("mode") == "simulate":
         print(f"simulated cohort written to {out_dir / 'simulated_cohort'} (SIMULATED data)")
         for name, path in doc["files"].items():
@@ -78,7 +86,13 @@ def _app(cfg: DictConfig) -> None:
 
 
 def main() -> None:
-    """Console-script entry point (``skinml-risk``)."""
+    """Console-script entry point (``skinml-risk``): check the overrides, then run Hydra."""
+    from skinml.cli.overrides import check_overrides
+    from skinml.cli_errors import run_command
+
+    status = run_command("skinml-risk", lambda: check_overrides("risk", sys.argv[1:]))
+    if status:
+        sys.exit(status)
     _app()
 
 

@@ -215,14 +215,11 @@ def _score(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skinml-teach``."""
-    from skinml.errors import SkinmlInputError
+    from skinml.cli_errors import run_command
 
     args = build_parser().parse_args(argv)
-    try:
-        return _build(args) if args.command == "build" else _score(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-teach {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    body = _build if args.command == "build" else _score
+    return run_command(f"skinml-teach {args.command}", lambda: body(args))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig
 
-from skinml.errors import SkinmlInputError
+from skinml.cli_errors import run_command
+
+#: Loader fixes worded for Python, said as the config overrides a skinml-train user types.
+FIXES = {
+    "on_missing=": "restore the files or fix data.source's path/root, or leave these rows out "
+    "with +data.source.on_missing=exclude (they are listed in the dataset card)",
+}
 
 
 @hydra.main(version_base="1.3", config_path="pkg://skinml.configs", config_name="train")
@@ -29,15 +35,11 @@ def _main(cfg: DictConfig) -> float | None:
     from skinml.training.pipeline import run
 
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    try:
-        outcome = run(cfg, run_dir)
-    except Exception as exc:
-        # Hydra's instantiate wraps our errors; show the user the message, not a traceback.
-        cause = exc if isinstance(exc, SkinmlInputError) else exc.__cause__
-        if not isinstance(cause, SkinmlInputError):
-            raise
-        print(f"\nskinml-train stopped before finishing:\n{cause}", file=sys.stderr)
-        sys.exit(2)
+    outcomes: list = []
+    status = run_command("skinml-train", lambda: outcomes.append(run(cfg, run_dir)), fixes=FIXES)
+    if status:
+        sys.exit(status)  # the message is printed; Hydra would add a traceback
+    outcome = outcomes[0]
     if outcome.mlflow_run_id is None:  # a non-zero DDP rank
         return None
     _print_summary(outcome)
@@ -81,7 +83,16 @@ def _print_summary(outcome) -> None:
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: check the overrides (exit 2 with a hint), then run Hydra."""
+    from skinml.cli.overrides import check_overrides, check_resume
+
+    def check() -> None:
+        check_resume(sys.argv[1:])
+        check_overrides("train", sys.argv[1:])
+
+    status = run_command("skinml-train", check)
+    if status:
+        sys.exit(status)
     _main()
 
 

@@ -84,6 +84,9 @@ class DatasetCard:
     root: str | None = None
     kind: str = "images"
     by_site: Mapping[str, Mapping[str, int]] = field(default_factory=dict)
+    #: The manifest CSV the card was read from (None for a registered dataset): the
+    #: "Use it" hints must name what the user actually has.
+    manifest_csv: str | None = None
 
     @property
     def splits(self) -> list[str]:
@@ -148,20 +151,33 @@ class DatasetCard:
         if self.kind == "images":
             lines += ["", "## Integrity", ""]
             lines.append(f"- **Checksums:** {self.checksums or 'no checksum list'}")
-            fp = self.fingerprint or "not computed (`skinml-data card NAME --fingerprint`)"
+            fp = self.fingerprint or (
+                f"not computed (`skinml-data card {self._cli_source()} --fingerprint`)"
+            )
             lines.append(f"- **Dataset fingerprint (SHA-256 of manifest and files):** {fp}")
             if self.root:
                 lines.append(f"- **Image root:** `{self.root}`")
             lines += ["", "## Use it", ""]
-            lines += [
-                f"- Python: `skinml.data.registry.get_dataset({self.name!r})` returns the "
-                "manifest;",
-                "  `skinml.data.splits.assign_splits(m, strategy='lesion')` splits it without "
-                "leakage.",
-                f"- Check every file: `skinml-data verify {self.name}`; split: "
-                "`skinml-data split MANIFEST.csv --strategy lesion -o split.csv`.",
-            ]
+            lines += self._usage_lines()
         return "\n".join(lines) + "\n"
+
+    def _cli_source(self) -> str:
+        """What to type after a ``skinml-data`` subcommand to get this dataset again."""
+        return self.manifest_csv if self.manifest_csv is not None else self.name
+
+    def _usage_lines(self) -> list[str]:
+        if self.manifest_csv is not None:
+            load = f"`skinml.data.loaders.csv_manifest.load_manifest_csv({self.manifest_csv!r})`"
+        else:
+            load = f"`skinml.data.registry.get_dataset({self.name!r})`"
+        src = self._cli_source()
+        return [
+            f"- Python: {load} returns the manifest `m`;",
+            "  `skinml.data.splits.assign_splits(m, strategy='lesion')` splits it without leakage.",
+            f"- Check every file: `skinml-data verify {src}`; split: "
+            f"`skinml-data split {src} --strategy lesion -o split.csv`"
+            + ("." if self.manifest_csv else " (add `--root DIR` when the files are elsewhere)."),
+        ]
 
 
 def build_card(
@@ -170,6 +186,7 @@ def build_card(
     *,
     fingerprint: str | None = None,
     checksums: str | None = None,
+    manifest_csv: str | None = None,
 ) -> DatasetCard:
     """Compute a card from a manifest and the dataset's static facts.
 
@@ -178,6 +195,7 @@ def build_card(
         info: licence, citation, class names, malignant classes, caveats.
         fingerprint: the dataset fingerprint, when it has been computed.
         checksums: a phrase saying where the checksum list is and what it covers.
+        manifest_csv: the manifest CSV the data came from, when it is not registered.
 
     Returns:
         A frozen :class:`DatasetCard`.
@@ -223,6 +241,7 @@ def build_card(
         fingerprint=fingerprint,
         checksums=checksums,
         root=str(manifest.root),
+        manifest_csv=manifest_csv,
         by_site={
             site: dict(counts)
             for site, counts in _counts(df["label"].astype(str), df["site"]).items()

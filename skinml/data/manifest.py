@@ -15,6 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from skinml.errors import DataError, ManyErrors
+from skinml.textfiles import not_utf8
 
 REQUIRED_COLUMNS = ("image", "label")
 MANIFEST_COLUMNS = ("image", "label", "patient_id", "lesion_id", "site", "device", "split")
@@ -156,7 +157,9 @@ def read_manifest(path: str | PathLike[str], *, name: str | None = None) -> Mani
                 "device": str,
             },
         )
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path) from exc
+    except pd.errors.ParserError as exc:
         raise DataError(
             f"cannot parse CSV: {exc}",
             file=path,

@@ -172,7 +172,10 @@ def grouped_split_labels(
     from sklearn.model_selection import StratifiedGroupKFold
 
     n_groups = len(np.unique(groups))
-    n_folds = min(_fold_count(val_fraction, test_fraction), n_groups)
+    largest_class = int(np.unique(labels, return_counts=True)[1].max()) if len(labels) else 0
+    # sklearn refuses more folds than the largest class has members (a ValueError
+    # with no file in it); fewer folds only make the fractions coarser.
+    n_folds = min(_fold_count(val_fraction, test_fraction), n_groups, largest_class)
     n_test = round(test_fraction * n_folds)
     n_val = round(val_fraction * n_folds)
     if test_fraction > 0:
@@ -181,9 +184,9 @@ def grouped_split_labels(
         n_val = max(n_val, 1)
     if n_folds < 2 or n_test + n_val >= n_folds:
         raise DataError(
-            f"cannot split {n_groups} groups into train/val/test with val_fraction="
+            f"cannot split dataset {source!r}: {n_groups} groups ({len(labels)} rows, at most "
+            f"{largest_class} of one class) into train/val/test with val_fraction="
             f"{val_fraction} and test_fraction={test_fraction}",
-            file=source,
             expected="enough distinct lesions/patients that every split gets at least one",
             fix="use smaller fractions or more data",
         )

@@ -38,12 +38,28 @@ def encode_labels(
 
 
 def load_resized_images(
-    manifest: Manifest, prep: Preprocessing, *, threads: int = 4, progress: bool = True
+    manifest: Manifest,
+    prep: Preprocessing,
+    *,
+    threads: int = 4,
+    progress: bool = True,
+    rows: Sequence[int] | None = None,
+    source: str | None = None,
 ) -> np.ndarray:
     """Decode and resize every image of a manifest into one uint8 array (N, H, W, 3).
 
+    Args:
+        manifest: the images to decode.
+        prep: the model's preprocessing (size, resize policy).
+        threads: decoding threads.
+        progress: show a progress bar.
+        rows: the CSV row of each image in the file the user can open (default:
+            the row in ``manifest`` as a CSV, header = row 1).
+        source: that file's name, shown with the row.
+
     Raises:
-        ManyErrors: listing every image that could not be read (not just the first).
+        ManyErrors: listing every image that could not be read (not just the first),
+            each with its row.
     """
     from tqdm.auto import tqdm
 
@@ -52,11 +68,14 @@ def load_resized_images(
     out = np.empty((len(paths), height, width, 3), dtype=np.uint8)
     errors: list[ImageReadError] = []
 
+    row_of = list(rows) if rows is not None else [i + 2 for i in range(len(paths))]
+
     def work(i: int) -> ImageReadError | None:
         try:
             out[i] = np.asarray(resize_for_model(read_image(paths[i]), prep))
         except ImageReadError as exc:
-            return exc
+            row = f"{row_of[i]} of {source}" if source else row_of[i]
+            return ImageReadError(exc.problem, file=exc.file, row=row)  # one shared fix
         return None
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:

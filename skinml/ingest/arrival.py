@@ -81,7 +81,9 @@ def check_arrival(item: Item, *, max_file_bytes: int) -> Arrival:
 def _probe(item: Item) -> tuple[str, str, str | None, str | None]:
     """Format, mode and device from the header, without decoding pixels.
 
-    Failures are ignored here: the decoder gives the precise reason later.
+    Failures are ignored here: the decoder gives the precise reason later. That
+    includes Pillow's own decompression-bomb refusal, which ``Image.open`` raises
+    (above twice ``Image.MAX_IMAGE_PIXELS``) before skinml's ``max_pixels`` check.
     """
     if is_dicom(item.path):
         try:
@@ -98,5 +100,5 @@ def _probe(item: Item) -> tuple[str, str, str | None, str | None]:
                 make = ""  # "Canon" + "Canon EOS 80D" -> "Canon EOS 80D"
             device = " ".join(p for p in (make, model) if p) or None
             return str(img.format), str(img.mode), device, None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         return "?", "?", None, None

@@ -47,7 +47,7 @@ class IngestConfig:
         max_side: downscale so the longer side is at most this (``None`` keeps size).
         max_pixels: refuse larger images (decompression-bomb guard).
         max_file_bytes: refuse larger files before reading them at all.
-        workers: processes for decoding/encoding (1 = in this process).
+        workers: processes for decoding/encoding (1 = in this process unless isolate_decoder).
         near_threshold: pHash Hamming distance at or below which two images
             count as near-duplicates (64-bit hash; distinct ISIC images are
             14 or more apart, re-encoded or resized copies 0-2).
@@ -55,6 +55,9 @@ class IngestConfig:
             hospital (record numbers are local, so "123" at two hospitals are
             two people); ``"global"`` when identifiers are shared across sites.
         keep_columns: extra CSV columns to keep on top of the default list.
+        isolate_decoder: decode in worker processes even when ``workers`` is 1, so
+            that a crash in native decoder code (libjpeg, pydicom handlers) rejects
+            one file instead of ending the run; ``skinml-ingest`` turns it on.
     """
 
     fmt: str = "jpeg"
@@ -66,6 +69,7 @@ class IngestConfig:
     near_threshold: int = 8
     id_scope: str = "hospital"
     keep_columns: tuple[str, ...] = field(default_factory=tuple)
+    isolate_decoder: bool = False
 
     def __post_init__(self) -> None:
         if self.fmt not in FORMATS:

@@ -21,6 +21,7 @@ import pandas as pd
 from skinml.errors import DataError
 from skinml.ingest.records import Item, Rejection
 from skinml.integrity.checksums import file_digest, read_checksum_list
+from skinml.textfiles import not_utf8
 
 CASES_CSV = "cases.csv"
 CHECKSUM_LISTS = ("SHA256SUMS", "MD5SUMS")
@@ -208,7 +209,9 @@ def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> 
     csv_path = root / CASES_CSV
     try:
         frame = pd.read_csv(csv_path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(csv_path) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(
             f"cannot parse the case list: {exc}",
             file=csv_path,

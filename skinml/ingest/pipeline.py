@@ -19,7 +19,6 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -42,6 +41,7 @@ from skinml.ingest.journal import Journal
 from skinml.ingest.normalise import Job, normalise_file
 from skinml.ingest.records import Item, Rejection, reject
 from skinml.ingest.report import REPORT_HTML, summary_lines, write_report
+from skinml.ingest.workers import decode_in_workers
 from skinml.integrity.checksums import sha256_file, write_checksum_list
 from skinml.privacy.pseudonym import pseudonymise
 
@@ -288,20 +288,17 @@ def _normalise(
         disable=None if progress else True,
     )
     try:
-        if config.workers == 1 or len(jobs) < 2:
+        if not config.isolate_decoder and (config.workers == 1 or len(jobs) < 2):
             for image, job in jobs.items():
                 finish(image, normalise_file(job))
                 bar.update()
         else:
-            with ProcessPoolExecutor(max_workers=min(config.workers, len(jobs))) as pool:
-                futures = {pool.submit(normalise_file, job): image for image, job in jobs.items()}
-                try:
-                    for fut in as_completed(futures):
-                        finish(futures[fut], fut.result())
-                        bar.update()
-                except BaseException:
-                    pool.shutdown(wait=True, cancel_futures=True)
-                    raise
+
+            def finish_one(image: str, result: dict) -> None:
+                finish(image, result)
+                bar.update()
+
+            decode_in_workers(jobs, normalise_file, config.workers, finish_one)
     finally:
         bar.close()
     return len(jobs), n_resumed

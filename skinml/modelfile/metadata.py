@@ -156,6 +156,13 @@ class ModelMetadata:
             doc = json.loads(text)
         except json.JSONDecodeError as exc:
             raise ModelFileError(f"skinml metadata is not valid JSON: {exc}", file=source) from exc
+        if not isinstance(doc, dict):
+            raise ModelFileError(
+                f"skinml metadata is a JSON {type(doc).__name__}, not an object",
+                file=source,
+                expected="one JSON object with task, classes, preprocessing, ...",
+                fix="re-export the model with skinml-export",
+            )
         version = doc.get("schema_version")
         if version not in SUPPORTED_SCHEMA_VERSIONS:
             raise ModelFileError(
@@ -171,6 +178,7 @@ class ModelMetadata:
                 file=source,
                 fix="re-export the model with skinml-export",
             )
+        _check_shapes(doc, source)
         try:
             return cls(
                 task=doc["task"],
@@ -188,9 +196,11 @@ class ModelMetadata:
                 extra=dict(doc.get("extra", {})),
                 schema_version=version,
             )
-        except TypeError as exc:
+        except (TypeError, KeyError, AttributeError) as exc:
             raise ModelFileError(
-                f"skinml metadata has unexpected fields: {exc}", file=source
+                f"skinml metadata has unexpected or missing fields: {exc}",
+                file=source,
+                fix="re-export the model with skinml-export",
             ) from exc
 
 
@@ -198,6 +208,64 @@ def _required(f: Any) -> bool:
     from dataclasses import MISSING
 
     return f.default is MISSING and f.default_factory is MISSING
+
+
+#: JSON type each top-level field must have (checked before the dataclasses are built).
+_FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
+    "task": str,
+    "classes": list,
+    "malignant": list,
+    "provenance": dict,
+    "inputs": dict,
+    "outputs": dict,
+    "preprocessing": (dict, type(None)),
+    "calibration": dict,
+    "thresholds": list,
+    "metrics": dict,
+    "extra": dict,
+}
+#: preprocessing key -> (allowed lengths, smallest allowed value, what to say)
+_PREPROCESSING_LISTS: dict[str, tuple[tuple[int, ...], float, str]] = {
+    "input_size": ((2,), 1, "[height, width] in pixels"),
+    "mean": ((1, 3), float("-inf"), "one number per colour channel"),
+    "std": ((1, 3), 1e-12, "one positive number per colour channel"),
+}
+
+
+def _check_shapes(doc: dict[str, Any], source: str) -> None:
+    """Name the first field whose JSON type is wrong, instead of failing deep inside."""
+    for name, kind in _FIELD_TYPES.items():
+        if name in doc and not isinstance(doc[name], kind):
+            raise ModelFileError(
+                f"skinml metadata field {name!r} is a JSON {type(doc[name]).__name__}",
+                file=source,
+                expected=f"{name!r} as {_json_kind(kind)}",
+                fix="re-export the model with skinml-export",
+            )
+    if not all(isinstance(c, str) and c for c in doc.get("classes", [])) or not doc.get("classes"):
+        raise ModelFileError(
+            "skinml metadata 'classes' must be a non-empty list of class names",
+            file=source,
+            fix="re-export the model with skinml-export",
+        )
+    prep = doc.get("preprocessing")
+    if isinstance(prep, dict):
+        for key, (lengths, low, what) in _PREPROCESSING_LISTS.items():
+            value = prep.get(key)
+            ok = isinstance(value, list) and len(value) in lengths
+            if not ok or not all(isinstance(v, int | float) and v >= low for v in value):
+                raise ModelFileError(
+                    f"skinml metadata preprocessing.{key} is {value!r}",
+                    file=source,
+                    expected=what,
+                    fix="re-export the model with skinml-export",
+                )
+
+
+def _json_kind(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", list: "a list", dict: "an object", type(None): "null"}
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    return " or ".join(names[k] for k in kinds)
 
 
 def _preprocessing(d: dict[str, Any] | None) -> Preprocessing | None:

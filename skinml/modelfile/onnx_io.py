@@ -44,6 +44,12 @@ def verify_sidecar(model_path: str | PathLike[str]) -> bool | None:
     side = sidecar_path(p)
     if not side.exists():
         return None
+    if not p.is_file():
+        raise ModelFileError(
+            f"model file does not exist (only its checksum file {side.name} is there)",
+            file=p,
+            fix="copy the .onnx file next to its .sha256 file, or check the path",
+        )
     text = side.read_text(encoding="utf-8").split()
     expected = text[0].lower() if text else ""
     actual = sha256_file(p)

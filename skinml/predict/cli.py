@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from skinml.errors import ConfigError, ModelFileError, SkinmlInputError
+from skinml.errors import ConfigError, ModelFileError
 
 EPILOG = """\
 examples:
@@ -94,23 +94,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (0 ok, 2 bad input or model file)."""
+    from skinml.cli_errors import run_command
+
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.input is None and not args.describe:
         parser.error("the following arguments are required: input (or use --describe)")
-    try:
-        return _run(args)
-    except SkinmlInputError as exc:
-        print(f"skinml-predict: error: {exc}", file=sys.stderr)
-        return 2
+    return run_command("skinml-predict", lambda: _run(args))
 
 
 def _run(args: argparse.Namespace) -> int:
     from skinml.modelfile import read_metadata, verify_sidecar
+    from skinml.outputs import prepare_output_file
     from skinml.predict.predictor import make_session
 
     if args.batch_size < 1:
         raise ConfigError("--batch-size must be at least 1", column="--batch-size")
+    if args.threads is not None and args.threads < 1:
+        raise ConfigError("--threads must be at least 1", fix="omit it to use every core")
+    if args.workers is not None and args.workers < 0:
+        raise ConfigError(
+            "--workers must be 0 (decode in the main thread) or more", fix="omit it for up to 4"
+        )
+    prepare_output_file(args.output, what="predictions CSV")  # before minutes of scoring
     checksum = verify_sidecar(args.model)
     session = make_session(args.model, args.threads)
     metadata = read_metadata(args.model, session=session)
@@ -125,6 +131,12 @@ def _run(args: argparse.Namespace) -> int:
         return _run_tabular(args, metadata, session)
     if metadata.task != "image_classification":
         raise ModelFileError(f"unsupported task {metadata.task!r}", file=args.model)
+    if args.survey is not None:
+        raise ConfigError(
+            "--survey applies to tabular risk models; this is an image classifier",
+            file=args.model,
+            fix="drop --survey",
+        )
     from skinml.predict.predictor import ImagePredictor
     from skinml.predict.run import predict_to_csv
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import io
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from os import PathLike
 from pathlib import Path
 
 from skinml.errors import DataError
+from skinml.textfiles import read_utf8
 
 #: File suffixes a folder scan treats as images (case-insensitive).
 IMAGE_SUFFIXES = frozenset(
@@ -118,6 +120,14 @@ def _scan_folder(root: Path) -> InputList:
     skipped: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in dirnames:
+            if Path(name).suffix.lower() in IMAGE_SUFFIXES:
+                # Named like an image, so the user expects a row for it; its contents
+                # (if any) are still scanned.
+                p = Path(dirpath) / name
+                items.append(
+                    InputItem(p.relative_to(root).as_posix(), p, "a folder named like an image")
+                )
         for name in sorted(filenames):
             p = Path(dirpath) / name
             if name.startswith("."):
@@ -140,42 +150,39 @@ def read_input_csv(
     each item; their values are checked later, row by row.
 
     Raises:
-        DataError: when the file has no header, none of the path columns, or lacks a
-            metadata column (named, with the closest column it does have).
+        DataError: when the file is not UTF-8, has no header, none of the path columns,
+            or lacks a metadata column (named, with the closest column it does have).
     """
     path = Path(path)
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh, delimiter=delimiter)
-        header = list(reader.fieldnames or [])
-        lowered = {h.strip().lower(): h for h in header}
-        column = next((lowered[c] for c in PATH_COLUMNS if c in lowered), None)
-        if column is None:
-            raise DataError(
-                f"no column naming the images; found columns {header or 'none'}",
-                file=path,
-                expected=f"a header with one of the columns {list(PATH_COLUMNS)}",
-                fix="add a header row such as 'image' above the list of image paths",
+    reader = csv.DictReader(io.StringIO(read_utf8(path), newline=""), delimiter=delimiter)
+    header = list(reader.fieldnames or [])
+    lowered = {h.strip().lower(): h for h in header}
+    column = next((lowered[c] for c in PATH_COLUMNS if c in lowered), None)
+    if column is None:
+        raise DataError(
+            f"no column naming the images; found columns {header or 'none'}",
+            file=path,
+            expected=f"a header with one of the columns {list(PATH_COLUMNS)}",
+            fix="add a header row such as 'image' above the list of image paths",
+        )
+    meta_cols = _metadata_header(path, header, lowered, metadata_columns)
+    items = []
+    for rowno, row in enumerate(reader, start=2):
+        raw = row.get(column)
+        text = "" if raw is None else raw.strip()
+        cells = (
+            {name: row.get(h) or "" for name, h in meta_cols.items()} if metadata_columns else None
+        )
+        if not text:
+            items.append(
+                InputItem(text, None, f"CSV row {rowno}: empty {column!r} cell", cells, rowno)
             )
-        meta_cols = _metadata_header(path, header, lowered, metadata_columns)
-        items = []
-        for rowno, row in enumerate(reader, start=2):
-            raw = row.get(column)
-            text = "" if raw is None else raw.strip()
-            cells = (
-                {name: row.get(h) or "" for name, h in meta_cols.items()}
-                if metadata_columns
-                else None
-            )
-            if not text:
-                items.append(
-                    InputItem(text, None, f"CSV row {rowno}: empty {column!r} cell", cells, rowno)
-                )
-                continue
-            p = Path(text)
-            resolved = p if p.is_absolute() else path.parent / p
-            item = _item(text, resolved)
-            items.append(InputItem(item.input, item.file, item.error, cells, rowno))
+            continue
+        p = Path(text)
+        resolved = p if p.is_absolute() else path.parent / p
+        item = _item(text, resolved)
+        items.append(InputItem(item.input, item.file, item.error, cells, rowno))
     return items
 
 

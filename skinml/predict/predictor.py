@@ -98,6 +98,16 @@ def make_session(model_path: str | PathLike[str], threads: int | None = None):
         ) from exc
 
 
+def _class_count_error(path: Path, width: int, classes: Sequence[str]) -> ModelFileError:
+    return ModelFileError(
+        f"the graph outputs {width} class scores but the metadata names {len(classes)} "
+        f"classes {list(classes)}",
+        file=path,
+        expected="one class name per output column",
+        fix="the metadata does not belong to this graph; re-export the model with skinml-export",
+    )
+
+
 @dataclass
 class _Loaded:
     """One decoded input waiting for inference (or the reason it cannot be scored)."""
@@ -190,6 +200,12 @@ class ImagePredictor:
                 fix="re-export the model with skinml-export",
             )
         self._check_metadata_input(inputs)
+        n_classes = len(self.metadata.classes)
+        for o in self.session.get_outputs():
+            if o.name in needed_out:
+                width = o.shape[-1] if len(o.shape) == 2 else None
+                if isinstance(width, int) and width != n_classes:
+                    raise _class_count_error(self.model_path, width, self.metadata.classes)
         shape = inputs[self.tensors["input"]].shape
         want = self.metadata.preprocessing.input_size  # type: ignore[union-attr]
         fixed = len(shape) == 4 and all(isinstance(s, int) for s in shape[2:])
@@ -301,6 +317,9 @@ class ImagePredictor:
             if metadata is not None:
                 feeds[self.tensors["metadata"]] = np.ascontiguousarray(metadata, dtype=np.float32)
             outs = self.session.run(names, feeds)
+            if outs[0].ndim != 2 or outs[0].shape[1] != len(self.metadata.classes):
+                # A dynamic output width is only known now; never drop a probability column.
+                raise _class_count_error(self.model_path, outs[0].shape[-1], self.metadata.classes)
             if with_cam and flip is not None:
                 outs[2] = _unflip(outs[2], flip)
             outs = [np.asarray(o, dtype=np.float64) for o in outs]

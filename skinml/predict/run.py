@@ -14,6 +14,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+from skinml.outputs import prepare_output_file
 from skinml.predict.inputs import expand_inputs
 from skinml.predict.predictor import ImagePredictor
 
@@ -59,10 +60,9 @@ def predict_to_csv(
     Returns:
         A :class:`PredictionSummary` with row counts (ok, error, flagged).
     """
+    out = prepare_output_file(output_csv, what="predictions CSV")
     pred = predictor or ImagePredictor(model_path, threads=threads, tta=tta, workers=workers)
     expanded = expand_inputs(inputs, metadata_columns=pred.metadata_columns)
-    out = Path(output_csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
     summary = PredictionSummary(
         output_csv=out,
         skipped=expanded.skipped,

@@ -26,6 +26,7 @@ calibration); for LightGBM models ``top_factors`` stays empty (LightGBM's
 from __future__ import annotations
 
 import csv
+import io
 import math
 import sys
 from collections.abc import Mapping, Sequence
@@ -36,9 +37,11 @@ from typing import Any
 import numpy as np
 
 from skinml.errors import DataError
+from skinml.outputs import prepare_output_file
 from skinml.risk import schema
 from skinml.risk.harmonise import VariantInfo, WeightSnp, harmonise
 from skinml.risk.textvcf import read_vcf_text
+from skinml.textfiles import read_utf8
 
 ID_COLUMN = "sample_id"
 OUTPUT_COLUMNS = (
@@ -66,16 +69,14 @@ def _is_vcf(path: Path) -> bool:
 def _read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
     if not path.is_file():
         raise DataError("input file does not exist", file=path, fix="check the path")
-    with path.open("r", encoding="utf-8-sig", newline="") as fh:
-        sample = fh.read(4096)
-        fh.seek(0)
-        try:
-            dialect = csv.Sniffer().sniff(sample, delimiters=",;\t")
-        except csv.Error:
-            dialect = csv.excel
-        reader = csv.DictReader(fh, dialect=dialect)
-        header = [h.strip() for h in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "") for k, v in r.items()} for r in reader]
+    text = read_utf8(path)
+    try:
+        dialect = csv.Sniffer().sniff(text[:4096], delimiters=",;\t")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
+    header = [h.strip() for h in (reader.fieldnames or [])]
+    rows = [{(k or "").strip(): (v or "") for k, v in r.items()} for r in reader]
     if ID_COLUMN not in header:
         raise DataError(
             f"no {ID_COLUMN!r} column (columns: {header[:8]})",
@@ -178,6 +179,15 @@ def _assemble(
         vcf = read_vcf_text(path, keep=keep)
         variants, dos_raw, geno_ids = vcf.variants, vcf.dosages, vcf.samples
         sheader, srows = _read_csv(survey_path) if survey_path is not None else ([ID_COLUMN], [])
+        missing = schema.missing_columns(sheader, fields)
+        if missing:
+            # Mean-imputing a whole missing column would score every patient "ok" on
+            # an average answer; the file is wrong, not the patients.
+            raise DataError(
+                f"survey columns {missing} are missing (found {list(sheader)[:10]})",
+                file=survey_path,
+                fix="add the columns the model was trained with (see the model card)",
+            )
         by_id: dict[str, list[int]] = {}
         for k, r in enumerate(srows):
             by_id.setdefault(r[ID_COLUMN].strip(), []).append(k)
@@ -186,6 +196,7 @@ def _assemble(
         for g, sid in enumerate(geno_ids):
             i = batch.add(sid, f"VCF sample column {g + 10}")
             order.append(g)
+            batch.errors[i].extend(vcf.errors[g] if g < len(vcf.errors) else [])
             hits = by_id.get(sid, [])
             if sid in seen:
                 batch.errors[i].append(
@@ -372,8 +383,7 @@ def run_tabular_predictions(
         counts.get(s, 0) for s in ("matched", "flipped", "ambiguous_kept", "assumed_effect_allele")
     )
     origin = "simulated" if extra.get("simulated_training_data") else "real"
-    out = Path(output_csv)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = prepare_output_file(output_csv, what="predictions CSV")
     with out.open("w", encoding="utf-8", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=OUTPUT_COLUMNS)
         w.writeheader()

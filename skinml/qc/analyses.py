@@ -32,8 +32,16 @@ def binomial_funnel(
     indicator: str,
     opts: QcOptions,
     unit_type: str = "hospital",
-) -> FunnelResult:
-    """Add a binomial funnel (events out of volume per unit) to the result."""
+) -> FunnelResult | None:
+    """Add a binomial funnel (events out of volume per unit) to the result.
+
+    An indicator with no cases at all (e.g. "called mel when the reference says
+    not mel" where every reference is mel) has no pooled rate to compare with: it
+    is skipped with a note rather than stopping the whole QC run.
+    """
+    if float(np.nansum(np.asarray(volume, dtype=float))) <= 0:
+        res.notes.append(f"{indicator}: no cases in any {unit_type}, so no funnel was drawn.")
+        return None
     f = funnel_table(
         units,
         events,

@@ -19,6 +19,7 @@ import pandas as pd
 
 from skinml.errors import DataError
 from skinml.qc.funnel import FunnelResult, OverdispersionMethod, funnel_table
+from skinml.textfiles import read_csv
 
 
 def load_counts(
@@ -43,7 +44,7 @@ def load_counts(
     p = Path(path)
     if not p.is_file():
         raise DataError("counts file not found", file=p, fix="check the path")
-    raw = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
+    raw = read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
     need = [hospital, events, exposure, *strata]
     missing = [c for c in need if c not in raw.columns]
     if missing:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from skinml.errors import DataError
+from skinml.textfiles import not_utf8
 
 #: Diagnosis codes treated as malignant unless the caller says otherwise
 #: (HAM10000/ISIC codes and plain names; akiec includes intraepithelial carcinoma).
@@ -99,7 +100,9 @@ def read_records_csv(path: str | PathLike[str]) -> pd.DataFrame:
     )  # pyarrow: ~5x faster on 1M rows
     try:
         return pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""], engine=engine)
-    except (pd.errors.ParserError, UnicodeDecodeError, ValueError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(p) from exc
+    except (pd.errors.ParserError, ValueError) as exc:
         raise DataError(
             f"cannot parse as CSV: {exc}", file=p, expected="a comma-separated file with a header"
         ) from exc

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from skinml.errors import SkinmlInputError
+from skinml.textfiles import read_csv
 
 #: Statistics compared between groups (columns of :class:`skinml.imaging.quality.ImageStats`).
 STAT_COLUMNS: tuple[str, ...] = (
@@ -136,7 +137,7 @@ def read_predictions(path: str | PathLike[str]) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise DataError("predictions file not found", file=p, fix="check the path")
-    pred = pd.read_csv(p, dtype={"input": str, "file": str, "status": str, "predicted_class": str})
+    pred = read_csv(p, dtype={"input": str, "file": str, "status": str, "predicted_class": str})
     needed = {"predicted_class"} | ({"file"} if "file" in pred else {"input"})
     missing = needed - set(pred.columns)
     if missing:

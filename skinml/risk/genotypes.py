@@ -18,12 +18,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from skinml.errors import DataError
 from skinml.risk.harmonise import VariantInfo
+from skinml.textfiles import read_csv
 
 ID_COLUMN = "sample_id"
 _ALLELE_SUFFIX = re.compile(r"^(?P<snp>.+)_(?P<allele>[ACGTacgt]+)$")
@@ -69,7 +71,12 @@ def read_vcf(path: str | PathLike[str], keep: Iterable[str] | None = None) -> Ge
     """
     import cyvcf2
 
+    from skinml.risk.textvcf import check_vcf_genotypes
+
     p = Path(path)
+    # htslib must never see a malformed GT: it stops with a bare Exception or, in
+    # some builds, takes the interpreter down with a segmentation fault.
+    check_vcf_genotypes(p)
     wanted = None if keep is None else set(keep)
     try:
         vcf = cyvcf2.VCF(str(p), gts012=True, lazy=True)
@@ -84,6 +91,26 @@ def read_vcf(path: str | PathLike[str], keep: Iterable[str] | None = None) -> Ge
         )
     variants: list[VariantInfo] = []
     cols: list[np.ndarray] = []
+    try:
+        _collect(vcf, wanted, variants, cols)
+    except Exception as exc:  # cyvcf2 raises plain Exception for records htslib rejects
+        if type(exc) is not Exception:
+            raise  # a bug, not the file
+        raise DataError(
+            f"htslib cannot parse the VCF: {exc}",
+            file=p,
+            fix="validate the file (bcftools view FILE > /dev/null) and re-export it",
+        ) from exc
+    finally:
+        vcf.close()
+    dos = np.column_stack(cols) if cols else np.zeros((len(samples), 0))
+    return GenotypeSource(p, samples, variants, dos)
+
+
+def _collect(
+    vcf: Any, wanted: set[str] | None, variants: list[VariantInfo], cols: list[np.ndarray]
+) -> None:
+    """Append the wanted variants' dosages (0 hom-ref, 1 het, 2 hom-alt, NaN missing)."""
     for v in vcf:
         key = v.ID if v.ID else f"{str(v.CHROM).removeprefix('chr')}:{v.POS}"
         poskey = f"{str(v.CHROM).removeprefix('chr')}:{v.POS}"
@@ -97,9 +124,6 @@ def read_vcf(path: str | PathLike[str], keep: Iterable[str] | None = None) -> Ge
                 key, ",".join(v.ALT).upper() or None, str(v.REF).upper(), str(v.CHROM), int(v.POS)
             )
         )
-    vcf.close()
-    dos = np.column_stack(cols) if cols else np.zeros((len(samples), 0))
-    return GenotypeSource(p, samples, variants, dos)
 
 
 def read_dosage_table(path: str | PathLike[str]) -> GenotypeSource:
@@ -113,7 +137,7 @@ def read_dosage_table(path: str | PathLike[str]) -> GenotypeSource:
     if p.suffix.lower() in (".parquet", ".pq"):
         df = pd.read_parquet(p)
     else:
-        df = pd.read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".txt") else ",", dtype=str)
+        df = read_csv(p, sep="\t" if p.suffix.lower() in (".tsv", ".txt") else ",", dtype=str)
     if ID_COLUMN not in df.columns:
         raise DataError(
             f"dosage table has no {ID_COLUMN!r} column (columns: {list(df.columns)[:8]})",

@@ -36,6 +36,7 @@ import pandas as pd
 
 from skinml.errors import DataError
 from skinml.risk.alleles import complement
+from skinml.textfiles import read_csv
 
 MRI_FILE = "mrinstruments_gwas_catalog_2017-03-20_psoriasis.tsv"
 GWASCAT_FILE = "gwascat_gwdf_2014-09-08_psoriasis.tsv"
@@ -90,7 +91,7 @@ def build_weights_table(
             file=path,
             fix="point data.catalog_dir at shared/data/psoriasis_gwas_catalog",
         )
-    raw = pd.read_csv(path, sep="\t")
+    raw = read_csv(path, sep="\t")
     rows = raw[raw["Phenotype_simple"].isin(PSORIASIS_PHENOTYPES)]
     rows = rows[rows["Initial_sample_description"].map(_european)]
     dropped: list[dict[str, object]] = []
@@ -140,7 +141,7 @@ def _gwascat_raf(path: Path) -> dict[str, tuple[str, float]]:
     """rsID -> (risk allele, risk-allele frequency) from the 2014 gwascat rows."""
     if not path.is_file():
         return {}
-    g = pd.read_csv(path, sep="\t")
+    g = read_csv(path, sep="\t")
     out: dict[str, tuple[str, float]] = {}
     for _, r in g.iterrows():
         sra = str(r["Strongest SNP-Risk Allele"])
@@ -241,7 +242,7 @@ def read_weights_table(path: str | PathLike[str] | None = None) -> pd.DataFrame:
     if not p.is_file():
         raise DataError("weights table not found", file=p, fix="check data.weights")
     sep = "," if p.suffix.lower() == ".csv" else "\t"
-    t = pd.read_csv(p, sep=sep, comment="#", dtype={"chrom": str})
+    t = read_csv(p, sep=sep, comment="#", dtype={"chrom": str})
     rename = {
         "SNP": "snp",
         "ID": "snp",

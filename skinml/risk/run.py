@@ -70,6 +70,16 @@ def split_dataset(ds: RiskDataset, test_size: float, seed: int) -> tuple[np.ndar
     """Stratified (and patient-grouped when groups exist) train/test indices."""
     from sklearn.model_selection import GroupShuffleSplit, train_test_split
 
+    counts = np.bincount(np.asarray(ds.y, int), minlength=2)
+    if counts.min() < 2:
+        from skinml.errors import DataError
+
+        raise DataError(
+            f"dataset {ds.name!r} has {counts[1]} cases and {counts[0]} controls; a test split "
+            "and cross-validation need several of each",
+            expected="both outcomes (0 and 1) in the label column, each at least a few times",
+            fix="add subjects, or check the label column (data.label_column)",
+        )
     idx = np.arange(len(ds.y))
     if ds.groups is not None:
         tr, te = next(
@@ -98,11 +108,38 @@ def default_groups(ds: RiskDataset) -> dict[str, str]:
     return groups
 
 
-def run_experiment(
-    cfg: Mapping[str, Any], out_dir: Path, tracker: Any | None = None
-) -> dict[str, Any]:
-    """Run one configured experiment into ``out_dir``; returns the metrics document."""
+def prepare_dataset(cfg: Mapping[str, Any], out_dir: Path) -> RiskDataset:
+    """Read and check the cohort, before any tracking starts, so bad input fails in seconds.
+
+    Raises:
+        DataError: unreadable or inconsistent files, or a cohort too small for the
+            configured test split and cross-validation.
+    """
     from skinml.risk.data import load_dataset
+    from skinml.risk.train import check_enough_per_class
+
+    cfg = _plain(cfg)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    ds = load_dataset(cfg["data"], work_dir=out_dir)
+    tr_idx, _ = split_dataset(ds, float(cfg["split"]["test_size"]), int(cfg["seed"]))
+    folds = int(cfg["calibration"]["folds"])
+    if cfg["model"].get("param_grid"):
+        folds = max(folds, int(cfg["cv"]["inner_folds"]))
+    check_enough_per_class(np.asarray(ds.y)[tr_idx], int(cfg["cv"]["outer_folds"]), folds)
+    return ds
+
+
+def run_experiment(
+    cfg: Mapping[str, Any],
+    out_dir: Path,
+    tracker: Any | None = None,
+    dataset: RiskDataset | None = None,
+) -> dict[str, Any]:
+    """Run one configured experiment into ``out_dir``; returns the metrics document.
+
+    ``dataset`` is the cohort from :func:`prepare_dataset` (read here when None).
+    """
     from skinml.risk.export import save_model, to_onnx, verify_export
 
     cfg = _plain(cfg)
@@ -110,7 +147,7 @@ def run_experiment(
     out_dir.mkdir(parents=True, exist_ok=True)
     seed = int(cfg["seed"])
     nb = int(cfg["report"]["n_bootstrap"])
-    ds = load_dataset(cfg["data"], work_dir=out_dir)
+    ds = dataset if dataset is not None else prepare_dataset(cfg, out_dir)
     ds.reports["data_fingerprint"] = _fingerprint(ds)
     tr_idx, te_idx = split_dataset(ds, float(cfg["split"]["test_size"]), seed)
     train, test = ds.subset(tr_idx), ds.subset(te_idx)

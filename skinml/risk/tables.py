@@ -16,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from skinml.errors import DataError
+from skinml.textfiles import read_csv
 
 ID_COLUMN = "sample_id"
 
@@ -62,7 +63,7 @@ def read_survey(path: str | PathLike[str]) -> pd.DataFrame:
     p = Path(path)
     if not p.is_file():
         raise DataError("survey file does not exist", file=p, fix="check the path")
-    df = pd.read_csv(p, dtype=str, keep_default_na=False, sep=None, engine="python")
+    df = read_csv(p, dtype=str, keep_default_na=False, sep=None, engine="python")
     df.columns = [str(c).strip() for c in df.columns]
     if ID_COLUMN not in df.columns:
         raise DataError(

@@ -24,6 +24,8 @@ from sklearn.base import clone
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 
+from skinml.errors import DataError
+
 log = logging.getLogger(__name__)
 
 
@@ -42,6 +44,36 @@ def _splitter(n_splits: int, seed: int, groups: Any) -> Any:
     if groups is not None:
         return StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     return StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+
+
+def check_enough_per_class(y: np.ndarray, outer_folds: int, inner_folds: int) -> None:
+    """Refuse a cohort too small for the cross-validation asked of it, saying the numbers.
+
+    scikit-learn's own refusal ("The least populated classes in y have only 1
+    member") names neither the outcome counts nor the settings to change.
+
+    Raises:
+        DataError: a class has fewer members than the folds need.
+    """
+    import math
+
+    counts = {int(k): int(v) for k, v in zip(*np.unique(y, return_counts=True), strict=True)}
+    outer = outer_folds if outer_folds and outer_folds >= 2 else 1
+    # The inner splits see only the outer training part, (outer - 1) / outer of a class.
+    need = max(
+        outer if outer >= 2 else 0,
+        math.ceil(inner_folds * outer / (outer - 1)) if outer >= 2 else inner_folds,
+        2,
+    )
+    smallest = min(counts.values()) if len(counts) == 2 else 0
+    if smallest < need:
+        raise DataError(
+            f"the cohort has {counts.get(1, 0)} cases and {counts.get(0, 0)} controls; "
+            f"{outer_folds} outer and {inner_folds} inner/calibration folds need at least "
+            f"{need} of each",
+            expected="both outcomes, each at least as often as the folds need",
+            fix="add subjects, or lower cv.outer_folds / cv.inner_folds / calibration.folds",
+        )
 
 
 def _fit_once(
@@ -105,6 +137,7 @@ def fit_risk_model(
     if calibration not in ("sigmoid", "isotonic"):
         raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', got {calibration!r}")
     y = np.asarray(y, int)
+    check_enough_per_class(y, outer_folds, max(inner_folds if param_grid else 0, calibration_folds))
     kw = dict(
         param_grid=param_grid,
         inner_folds=inner_folds,

@@ -20,6 +20,7 @@ import pandas as pd
 from skinml.errors import DataError, ManyErrors
 from skinml.teach.answers import NO_ANSWER
 from skinml.teach.reference import Reference
+from skinml.textfiles import not_utf8, read_csv
 
 PREDICTION_COLUMNS = ("predicted_class",)
 PROB_PREFIX = "p_"
@@ -57,7 +58,9 @@ def read_predictions(path: str | PathLike[str]) -> tuple[pd.DataFrame, list[str]
             path,
             dtype={"input": str, "file": str, "status": str, "error": str, "predicted_class": str},
         )
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"cannot parse CSV: {exc}", file=path) from exc
     classes = prediction_classes(frame)
     if "predicted_class" not in frame.columns or not classes:
@@ -224,7 +227,7 @@ def read_predictions_like(path: Path) -> tuple[pd.DataFrame, list[str]]:
             file=path,
             fix="pass the ai_answers.csv written by `skinml-teach build`",
         )
-    frame = pd.read_csv(path, dtype={"case": str, "diagnosis": str, "status": str})
+    frame = read_csv(path, dtype={"case": str, "diagnosis": str, "status": str})
     classes = prediction_classes(frame)
     if "case" not in frame.columns or "diagnosis" not in frame.columns or not classes:
         raise DataError(

@@ -20,6 +20,7 @@ import pandas as pd
 from skinml.errors import DataError, ManyErrors
 from skinml.teach.reference import Reference
 from skinml.teach.vocabulary import UNANSWERED, normalise_diagnoses
+from skinml.textfiles import not_utf8
 
 #: Code for "no answer" in an answer matrix.
 NO_ANSWER = -1
@@ -52,7 +53,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
         raise DataError("answer file does not exist", file=path, fix="check the path")
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, skip_blank_lines=True)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(
             f"cannot parse CSV: {exc}",
             file=path,

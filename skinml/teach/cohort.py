@@ -109,11 +109,17 @@ def latest_sessions(sheets: pd.DataFrame) -> np.ndarray:
 
 
 def session_order(sessions: pd.Series) -> np.ndarray:
-    """Sort key for session labels: dates when every label parses as a date, else text order."""
-    labels = sessions.fillna("").astype(str)
-    dates = pd.to_datetime(labels.where(labels != ""), errors="coerce", format="mixed")
-    if labels.ne("").all() and dates.notna().all():
-        return dates.rank(method="dense").to_numpy()
+    """Sort key for session labels: dates when every given label parses as a date, else text.
+
+    A blank label (a trainee whose sheets have no session column) sorts first and
+    does not switch everyone else to text order, where "9 Jan 2025" would come
+    after "12 Mar 2025".
+    """
+    labels = sessions.fillna("").astype(str).str.strip()
+    given = labels.ne("")
+    dates = pd.to_datetime(labels.where(given), errors="coerce", format="mixed")
+    if given.any() and dates[given].notna().all():
+        return dates.rank(method="dense").fillna(0).to_numpy()
     return labels.rank(method="dense").to_numpy()
 
 

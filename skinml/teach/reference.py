@@ -19,6 +19,7 @@ import pandas as pd
 
 from skinml.errors import DataError, ManyErrors
 from skinml.teach.vocabulary import DIAGNOSIS_NAMES, HAM10000_MALIGNANT
+from skinml.textfiles import read_csv
 
 REFERENCE_COLUMNS = ("case", "diagnosis", "malignant", "source_image")
 SET_CARD = "teaching_set.json"
@@ -93,7 +94,7 @@ def read_reference(path: str | PathLike[str], *, classes: list[str] | None = Non
             file=path,
             fix="pass the reference.csv written by `skinml-teach build`",
         )
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    frame = read_csv(path, dtype=str, keep_default_na=False)
     frame.columns = [str(c).strip().lower() for c in frame.columns]
     missing = [c for c in ("case", "diagnosis", "malignant") if c not in frame.columns]
     if missing:

@@ -9,6 +9,7 @@ calibrate quantization on training images.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -82,7 +83,16 @@ class ModelBundle:
                 file=path,
                 fix=f"pass the run directory of skinml-train (it contains {BUNDLE_FILE})",
             )
-        raw = torch.load(path, map_location="cpu", weights_only=False)
+        try:
+            raw = torch.load(path, map_location="cpu", weights_only=False)
+        except (pickle.UnpicklingError, EOFError, RuntimeError, ValueError) as exc:
+            # torch.load reports a text file or a truncated download as a pickle error.
+            raise ModelFileError(
+                f"not a readable model bundle ({type(exc).__name__}: {exc})",
+                file=path,
+                expected=f"{BUNDLE_FILE} as written by skinml-train",
+                fix="pass the run directory of skinml-train, or copy the bundle again",
+            ) from exc
         if not isinstance(raw, dict) or raw.get("format") != BUNDLE_FORMAT:
             raise ModelFileError(
                 "not a skinml model bundle (or an unsupported bundle format)",

@@ -44,13 +44,50 @@ def _resume_checkpoint(resume: str | None, run_dir: Path) -> Path | None:
         path = path / "checkpoints" / "last.pt"
     if not path.is_file():
         if resume == "auto":
-            return None  # nothing to resume yet: a fresh start
+            print(f"resume=auto: no checkpoint at {path} yet; starting a fresh run", flush=True)
+            return None
         raise ConfigError(
             "resume checkpoint does not exist",
             file=path,
             fix="pass resume=auto with hydra.run.dir=<the interrupted run dir>",
         )
     return path
+
+
+def _decode_splits(data: Any, prep: Any, *, threads: int, progress: bool) -> dict[str, Any]:
+    """Decode train, val and test; every unreadable image of every split is listed at once.
+
+    Stopping at the first split with a bad file would take up to three runs to
+    see them all; rows refer to the split manifest written in the run directory.
+    """
+    import numpy as np
+
+    from skinml.data.torch_dataset import load_resized_images
+    from skinml.errors import ImageReadError, ManyErrors
+
+    images: dict[str, Any] = {}
+    errors: list[ImageReadError] = []
+    column = data.manifest.frame["split"].to_numpy()
+    for name in ("train", "val", "test"):
+        rows = (np.flatnonzero(column == name) + 2).tolist()
+        try:
+            images[name] = load_resized_images(
+                data.manifest.split(name),
+                prep,
+                threads=threads,
+                progress=progress,
+                rows=rows,
+                source=str(data.split_manifest_path),
+            )
+        except ManyErrors as exc:
+            errors += exc.errors  # type: ignore[arg-type]
+    if errors:
+        raise ManyErrors(
+            f"{len(errors)} of {len(column)} images of {data.manifest.name!r} cannot be read",
+            errors,  # type: ignore[arg-type]
+            fix="repair or remove these files (skinml-data verify lists them), then rerun",
+        )
+    return images
 
 
 def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
@@ -60,11 +97,12 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     from omegaconf import OmegaConf
 
     from skinml import __version__
-    from skinml.data.torch_dataset import ManifestImageDataset, class_weights, load_resized_images
+    from skinml.data.torch_dataset import ManifestImageDataset, class_weights
     from skinml.data.transforms import build_augmentation
     from skinml.models.factory import preprocessing_for
     from skinml.tracking.provenance import git_commit, package_versions, utc_now
     from skinml.training.checkpoint import load_checkpoint
+    from skinml.training.config_checks import check_train_config
     from skinml.training.data_setup import (
         encode_metadata,
         metadata_columns,
@@ -79,6 +117,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
     )
     from skinml.training.seeding import seed_everything
 
+    check_train_config(cfg)
     run_dir = Path(run_dir)
     trainer = instantiate(cfg.trainer)
     env = init_distributed("cuda" if trainer.device.startswith("cuda") else "cpu")
@@ -107,16 +146,12 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
         prep = preprocessing_for(
             model, cfg.data.image_size, resize=cfg.data.resize, crop_pct=cfg.data.crop_pct
         )
-        threads = int(cfg.data.get("decode_threads", 2))
-        images = {
-            s: load_resized_images(
-                data.manifest.split(s),
-                prep,
-                threads=threads,
-                progress=trainer.progress and env.is_main,
-            )
-            for s in ("train", "val", "test")
-        }
+        images = _decode_splits(
+            data,
+            prep,
+            threads=int(cfg.data.get("decode_threads", 2)),
+            progress=trainer.progress and env.is_main,
+        )
         augment = build_augmentation(instantiate(cfg.augmentation.transforms), seed=cfg.seed)
 
         def with_metadata(split: str) -> dict[str, Any]:

@@ -223,10 +223,11 @@ def test_predict_cli_scores_vcf_with_survey(logistic_run, tmp_path: Path):
     run, _, _ = logistic_run
     cohort = run / "simulated_cohort"
     out = tmp_path / "risk_cli.csv"
-    exe = Path(sys.executable).parent / "skinml-predict"
     proc = subprocess.run(
         [
-            exe,
+            sys.executable,
+            "-m",
+            "skinml.predict",
             run / "risk_model.onnx",
             cohort / "simulated_genotypes.vcf.gz",
             "--survey",

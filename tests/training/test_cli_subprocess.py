@@ -18,6 +18,8 @@ pytest.importorskip("torch")
 pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
+#: This checkout's skinml-train (a console script may belong to another install).
+TRAIN = [sys.executable, "-m", "skinml.cli.train"]
 
 
 def _overrides(shrunk, manifest: Path, tmp: Path, run_dir: Path) -> list[str]:
@@ -41,7 +43,7 @@ def test_kill9_mid_run_then_resume_reaches_the_same_metrics(
     manifest = lesion_dataset_factory(tmp_path / "data", n_per_class=60)
     ref_dir, cut_dir = tmp_path / "reference", tmp_path / "interrupted"
     subprocess.run(
-        [BIN / "skinml-train", *_overrides(shrunk_overrides, manifest, tmp_path, ref_dir)],
+        [*TRAIN, *_overrides(shrunk_overrides, manifest, tmp_path, ref_dir)],
         check=True,
         env=_env(),
         capture_output=True,
@@ -49,7 +51,7 @@ def test_kill9_mid_run_then_resume_reaches_the_same_metrics(
     )
     reference = json.loads((ref_dir / "metrics.json").read_text())
 
-    cmd = [str(BIN / "skinml-train"), *_overrides(shrunk_overrides, manifest, tmp_path, cut_dir)]
+    cmd = [*TRAIN, *_overrides(shrunk_overrides, manifest, tmp_path, cut_dir)]
     proc = subprocess.Popen(
         cmd,
         env=_env(),

@@ -19,6 +19,7 @@ import pandas as pd
 
 from skinml.data.manifest import Manifest
 from skinml.errors import ConfigError, DataError, ManyErrors
+from skinml.textfiles import not_utf8
 
 OnMissing = Literal["raise", "exclude"]
 ON_MISSING: tuple[str, ...] = ("raise", "exclude")
@@ -50,6 +51,7 @@ def read_csv_checked(
     required: Sequence[str],
     what: str,
     fix: str,
+    missing_fix: str | None = None,
     **read_kwargs: object,
 ) -> pd.DataFrame:
     """Read a CSV and check that it has the columns a loader needs.
@@ -59,16 +61,19 @@ def read_csv_checked(
         required: columns that must be present.
         what: what the file should be, for the message ("the HAM10000 metadata CSV").
         fix: what to do if it is not.
+        missing_fix: what to do when the file does not exist (default: ``fix``).
 
     Raises:
         DataError: the file is missing, unreadable or lacks a required column.
     """
     path = Path(path)
     if not path.is_file():
-        raise DataError(f"{what} does not exist", file=path, fix=fix)
+        raise DataError(f"{what} does not exist", file=path, fix=missing_fix or fix)
     try:
         frame = pd.read_csv(path, **read_kwargs)  # type: ignore[arg-type]
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+    except UnicodeDecodeError as exc:
+        raise not_utf8(path) from exc
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(
             f"cannot parse {what}: {exc}",
             file=path,

@@ -52,6 +52,7 @@ def load_manifest_csv(
         required=required,
         what="the manifest CSV",
         fix="name the columns image and label, or pass columns={'your_name': 'image', ...}",
+        missing_fix="check the path of the manifest CSV (or the dataset folder given as root)",
         dtype={sources.get(c, c): str for c in _STR_COLUMNS},
         keep_default_na=True,
     ).rename(columns=columns)
