@@ -63,7 +63,6 @@ def tiny_metadata(**overrides) -> ModelMetadata:
 
 def tiny_graph(seed: int = 0, size: int = 32):
     """A CAM-capable classifier graph with the export's tensor names (onnx.ModelProto)."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -95,17 +94,10 @@ def tiny_graph(seed: int = 0, size: int = 32):
         nodes,
         "tiny",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size])],
-        [
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", k]),
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
-            helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["batch", k, None, None]),
-        ],
+        _graph_outputs(k),
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _checked_model(graph)
 
 
 def write_tiny_model(path: Path, metadata: ModelMetadata | None = None, *, sidecar=True) -> Path:
@@ -169,7 +161,6 @@ def tiny_fusion_encoding():
 
 def tiny_fusion_graph(n_meta: int, seed: int = 1, size: int = 32):
     """image -> conv -> ReLU -> GAP; metadata -> Gemm -> ReLU; one Gemm over both; exact CAM."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     rng = np.random.default_rng(seed)
@@ -214,17 +205,10 @@ def tiny_fusion_graph(n_meta: int, seed: int = 1, size: int = 32):
             helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 3, size, size]),
             helper.make_tensor_value_info("metadata", TensorProto.FLOAT, ["batch", n_meta]),
         ],
-        [
-            helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", k]),
-            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
-            helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["batch", k, None, None]),
-        ],
+        _graph_outputs(k),
         inits,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    model.ir_version = 8
-    onnx.checker.check_model(model)
-    return model
+    return _checked_model(graph)
 
 
 def write_tiny_fusion_model(path: Path, *, with_encoding: bool = True) -> Path:
@@ -253,3 +237,25 @@ def write_tiny_fusion_model(path: Path, *, with_encoding: bool = True) -> Path:
 @pytest.fixture(scope="session")
 def tiny_fusion_model(tmp_path_factory) -> Path:
     return write_tiny_fusion_model(tmp_path_factory.mktemp("fusion") / "fusion.onnx")
+
+
+def _graph_outputs(k: int) -> list:
+    """The three documented outputs of a skinml image graph with ``k`` classes."""
+    from onnx import TensorProto, helper
+
+    return [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", k]),
+        helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["batch", k]),
+        helper.make_tensor_value_info("cam", TensorProto.FLOAT, ["batch", k, None, None]),
+    ]
+
+
+def _checked_model(graph):
+    """An opset-17 model around ``graph``, checked by onnx."""
+    import onnx
+    from onnx import helper
+
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    return model
