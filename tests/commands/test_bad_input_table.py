@@ -8,8 +8,8 @@ traceback (the Hydra commands, run as subprocesses of this checkout's Python).
 Where a command *can* go on (``skinml-predict`` on awkward rows), it must write
 exactly one row per input: nothing lost.
 
-The seeded ``fuzz`` tests generate many random CSV and metadata shapes; they stand
-in for ``hypothesis``, which the environment does not have.
+The ``fuzz`` tests generate many CSV shapes (seeded) and damaged model-metadata documents
+(``hypothesis``, derandomized so that CI sees the same cases every run).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ..predict.conftest import lesion_image, tiny_graph, tiny_metadata, write_tiny_model
 
@@ -205,24 +207,38 @@ def test_fuzz_predict_csv_shapes(seed, tmp_path, capsys):
         assert len(_rows(out)) == n_data
 
 
-@pytest.mark.parametrize("seed", range(40))
-def test_fuzz_metadata_shapes(seed):
-    """Random damage to the metadata document: parsed, or a ModelFileError; nothing else."""
+_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-3, 10**6),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+    st.lists(st.one_of(st.none(), st.integers(), st.text(max_size=2)), max_size=4),
+    st.dictionaries(st.text(max_size=3), st.one_of(st.none(), st.integers()), max_size=2),
+)
+#: One piece of damage: (inside preprocessing?, which key, delete it?, the junk value).
+_DAMAGE = st.tuples(st.booleans(), st.integers(0, 10**6), st.booleans(), _JUNK)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(damage=st.lists(_DAMAGE, min_size=1, max_size=4))
+def test_fuzz_metadata_shapes(damage):
+    """Hypothesis-generated damage to the metadata document: parsed, or a ModelFileError."""
     from skinml.errors import ModelFileError
     from skinml.modelfile.metadata import ModelMetadata
 
-    rnd = random.Random(seed)
     doc = json.loads(tiny_metadata().to_json())
-    junk = [None, 0, -1, 2.5, "", "x", [], [1], {}, {"a": 1}, True, [None, None]]
-    for _ in range(rnd.randint(1, 3)):
+    for in_preprocessing, which, delete, junk in damage:
         target = doc
-        if rnd.random() < 0.4 and isinstance(doc.get("preprocessing"), dict):
+        if in_preprocessing and isinstance(doc.get("preprocessing"), dict):
             target = doc["preprocessing"]
-        key = rnd.choice(sorted(target))
-        if rnd.random() < 0.3:
+        if not target:
+            continue
+        key = sorted(target)[which % len(target)]
+        if delete:
             del target[key]
         else:
-            target[key] = rnd.choice(junk)
+            target[key] = junk
     with contextlib.suppress(ModelFileError):
         ModelMetadata.from_json(json.dumps(doc))
 
