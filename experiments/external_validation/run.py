@@ -77,7 +77,7 @@ def score_source(name: str, labels: np.ndarray, probs: np.ndarray, meta) -> dict
 
     def ci(metric, *arrays):
         b = bootstrap_ci(metric, *arrays, n_bootstrap=1000, seed=0)
-        return round(b.value, 4), [round(b.low, 4), round(b.high, 4)]
+        return round(b.value, 4), [round(b.ci_low, 4), round(b.ci_high, 4)]
 
     out: dict = {"source": name, "n": len(labels)}
     out["counts"] = {
