@@ -3,7 +3,9 @@
 Reads what the run wrote (``metrics.json``, ``resolved_config.yaml``, the per-epoch
 history in ``checkpoints/last.pt``, ``predictions_test.csv``) and writes the headline
 figures under self-explaining keys, with their 95% bootstrap intervals, so that anyone
-re-running the experiment can compare number for number.
+re-running the experiment can compare number for number. ``provenance`` says where the
+figures came from: the training run's git commit, data fingerprint, packages and
+``skinml-train`` command, and the commit and command of this summary.
 
 ``--one-vs-rest CLASS`` adds that class's one-vs-rest test AUC with a bootstrap interval
 (e.g. ISIC 2017's melanoma and seborrheic-keratosis AUCs); with two or more classes the
@@ -148,7 +150,14 @@ def main() -> None:
     parser.add_argument("--time-file", type=Path, help="GNU /usr/bin/time -v output of the run")
     parser.add_argument("-o", "--out", type=Path, help="results.json to write (default: print)")
     args = parser.parse_args()
+    from skinml.tracking.provenance import command_provenance
+    from skinml.training.bundle import run_provenance
+
     results = summarise(args.run_dir, one_vs_rest=args.one_vs_rest, time_file=args.time_file)
+    results["provenance"] = {
+        "training_run": run_provenance(args.run_dir),
+        "summary": command_provenance(),
+    }
     text = json.dumps(results, indent=2) + "\n"
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -165,6 +165,13 @@ def main() -> None:
         probs = predict(bundle, manifest, tta, args.threads)
         results["sources"][name] = score_source(name, labels, probs, meta)
         print(json.dumps(results["sources"][name], indent=1))
+    from skinml.tracking.provenance import command_provenance
+    from skinml.training.bundle import run_provenance
+
+    results["provenance"] = {
+        "training_run": run_provenance(args.run_dir),
+        "this_script": command_provenance(),
+    }
     results["seconds"] = round(time.perf_counter() - t0, 1)
     results["machine"] = {
         "cores": os.cpu_count(),

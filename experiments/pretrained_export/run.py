@@ -154,6 +154,13 @@ def main() -> None:
             "python": platform.python_version(),
         },
     }
+    from skinml.tracking.provenance import command_provenance
+    from skinml.training.bundle import run_provenance
+
+    results["provenance"] = {
+        "training_run": run_provenance(args.run_dir),
+        "this_script": command_provenance(),
+    }
     args.out.write_text(json.dumps(results, indent=2, default=float) + "\n")
     print(json.dumps(results, indent=2, default=float))
 

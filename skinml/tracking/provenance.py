@@ -80,3 +80,16 @@ def provenance_record() -> dict[str, object]:
         "platform": platform.platform(),
         "packages": package_versions(),
     }
+
+
+def command_provenance(argv: list[str] | None = None) -> dict[str, object]:
+    """:func:`provenance_record` plus the exact command that produced a result file.
+
+    Written into every experiment's ``results.json`` so that a figure can be traced to
+    the code (git commit), the environment and the command, and re-run.
+    """
+    import shlex
+    import sys
+
+    args = list(sys.argv if argv is None else argv)
+    return {**provenance_record(), "command": " ".join(shlex.quote(a) for a in args)}

@@ -206,3 +206,29 @@ def model_config(model_cfg: Any) -> dict[str, Any]:
         else dict(model_cfg)
     )
     return {k: v for k, v in raw.items() if not k.startswith("_")}
+
+
+def run_provenance(run_dir: str | PathLike[str]) -> dict[str, Any]:
+    """Where a finished ``skinml-train`` run came from: its commit, data and command.
+
+    Read from the run's model bundle (git commit, data fingerprint, dataset, package
+    versions at training time) and Hydra's ``.hydra/overrides.yaml`` (the overrides the
+    run was started with), so a summary of the run can say how to reproduce it.
+    """
+    run_dir = Path(run_dir)
+    prov = ModelBundle.load(run_dir).metadata.provenance
+    overrides_file = run_dir / ".hydra" / "overrides.yaml"
+    overrides: list[str] = []
+    if overrides_file.is_file():
+        import yaml
+
+        overrides = [str(o) for o in yaml.safe_load(overrides_file.read_text()) or []]
+    return {
+        "git_commit": prov.git_commit,
+        "data_fingerprint": prov.data_fingerprint,
+        "dataset": prov.dataset,
+        "mlflow_run_id": prov.mlflow_run_id,
+        "created_utc": prov.created_utc,
+        "packages": prov.package_versions,
+        "command": " ".join(["skinml-train", *overrides]),
+    }

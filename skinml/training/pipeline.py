@@ -119,6 +119,8 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
 
     check_train_config(cfg)
     run_dir = Path(run_dir)
+    # the code that trains is the code at the start: the tree may change during a long run
+    commit_at_start = git_commit()
     trainer = instantiate(cfg.trainer)
     env = init_distributed("cuda" if trainer.device.startswith("cuda") else "cpu")
     if env.is_distributed and trainer.device.startswith("cuda"):
@@ -250,7 +252,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 evaluation,
                 trk.run_id,
                 __version__,
-                git_commit(),
+                commit_at_start,
                 package_versions(),
                 utc_now(),
                 resolved,
