@@ -171,3 +171,24 @@ def test_seed_makes_runs_repeatable(lesion_manifest, tmp_path, train_config):
     b = _run(train_config(lesion_manifest, tmp_path / "b", *ov), tmp_path / "b" / "run")
     assert a.metrics["test_accuracy"] == b.metrics["test_accuracy"]
     assert np.isclose(a.metrics["temperature"], b.metrics["temperature"])
+
+
+def test_run_provenance_traces_a_result_to_commit_data_and_command(trained):
+    import yaml
+
+    from skinml.tracking.provenance import command_provenance
+    from skinml.training.bundle import ModelBundle, run_provenance
+
+    outcome, _ = trained
+    hydra_dir = outcome.run_dir / ".hydra"
+    hydra_dir.mkdir(exist_ok=True)
+    (hydra_dir / "overrides.yaml").write_text(yaml.safe_dump(["data=manifest", "seed=0"]))
+    prov = run_provenance(outcome.run_dir)
+    bundle = ModelBundle.load(outcome.run_dir)
+    assert prov["data_fingerprint"] == bundle.metadata.provenance.data_fingerprint
+    assert len(prov["data_fingerprint"]) == 64
+    assert prov["command"] == "skinml-train data=manifest seed=0"
+    assert prov["packages"]["torch"]
+    here = command_provenance(["scripts/summarise_run.py", "run dir", "-o", "x.json"])
+    assert here["command"] == "scripts/summarise_run.py 'run dir' -o x.json"
+    assert "git_commit" in here and here["packages"]
