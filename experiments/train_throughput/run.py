@@ -234,6 +234,8 @@ def main() -> None:
         print(f"repeat {r}: {shown}  skinml loop {loop[-1]:.1f}  wall {wall[-1]:.1f}", flush=True)
     hand = hands[args.hand[0]]
 
+    from skinml.tracking.provenance import command_provenance
+
     med = statistics.median
     results = {
         "experiment": args.experiment,
@@ -265,6 +267,7 @@ def main() -> None:
             "python": platform.python_version(),
         },
     }
+    results["provenance"] = command_provenance()
     out = args.out or HERE / "results.json"
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(json.dumps({k: v for k, v in results.items() if k != "all_runs"}, indent=2))

@@ -65,6 +65,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=200,
         help="training images used to calibrate int8 (default 200)",
     )
+    p.add_argument(
+        "--int8-calibration",
+        choices=["minmax", "percentile", "entropy"],
+        default=None,
+        help="how int8 activation ranges are chosen (default: skinml's measured recipe)",
+    )
+    p.add_argument(
+        "--int8-percentile",
+        type=float,
+        default=None,
+        help="with --int8-calibration percentile: the percentile kept (e.g. 99.999)",
+    )
+    p.add_argument(
+        "--int8-float-depthwise",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="keep depthwise convolutions in float (default: skinml's measured recipe)",
+    )
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: exporter's)")
     p.add_argument(
         "--manifest", type=Path, default=None, help="split manifest CSV, if it moved since training"
@@ -101,6 +119,7 @@ def _run(args: argparse.Namespace) -> int:
             quantize=args.quantize,
             max_accuracy_loss=args.max_accuracy_loss,
             calibration_images=args.calibration_images,
+            int8_recipe=_recipe(args),
             opset=args.opset,
             validation_manifest=args.manifest,
             max_validation_images=args.max_validation_images,
@@ -113,6 +132,20 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     _report(result)
     return 0
+
+
+def _recipe(args: argparse.Namespace):
+    """The int8 recipe: skinml's default with any option the user gave."""
+    from dataclasses import replace
+
+    from skinml.export.quantize import Int8Recipe
+
+    chosen = {
+        "calibration": args.int8_calibration,
+        "percentile": args.int8_percentile,
+        "float_depthwise": args.int8_float_depthwise,
+    }
+    return replace(Int8Recipe(), **{k: v for k, v in chosen.items() if v is not None})
 
 
 def _report(result) -> None:

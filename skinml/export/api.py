@@ -24,6 +24,7 @@ from skinml.export.images import resolve_manifest, split_images
 from skinml.export.onnx_meta import embed_metadata
 from skinml.export.quantize import (
     DEFAULT_MAX_ACCURACY_LOSS,
+    Int8Recipe,
     QuantizationReport,
     build_report,
     compare_int8,
@@ -111,6 +112,7 @@ def export_bundle(
     quantize: str | None = None,
     max_accuracy_loss: float = DEFAULT_MAX_ACCURACY_LOSS,
     calibration_images: int = 200,
+    int8_recipe: Int8Recipe | None = None,
     opset: int | None = None,
     validation_manifest: str | PathLike[str] | None = None,
     max_validation_images: int | None = 2000,
@@ -130,6 +132,8 @@ def export_bundle(
         max_accuracy_loss: refuse int8 when validation accuracy drops by more than this
             fraction (0.005 = half a point).
         calibration_images: training-split images used to calibrate int8 ranges.
+        int8_recipe: how int8 ranges are calibrated and what stays in float (None: the
+            default :class:`~skinml.export.quantize.Int8Recipe`).
         opset: ONNX opset (None: the exporter's default).
         validation_manifest: override the bundle's split manifest (e.g. data moved).
         max_validation_images: cap on validation images (seeded subsample); None for all.
@@ -196,7 +200,16 @@ def export_bundle(
     card = write_card(final, output_path, digest)
     result = ExportResult(output_path, sidecar, card, digest, final, report, exporter)
     if quantize == "int8":
-        _quantize(result, bundle, manifest, val, calibration_images, max_accuracy_loss, seed)
+        _quantize(
+            result,
+            bundle,
+            manifest,
+            val,
+            calibration_images,
+            max_accuracy_loss,
+            seed,
+            int8_recipe or Int8Recipe(),
+        )
     return result
 
 
@@ -342,6 +355,7 @@ def _quantize(
     calibration_images: int,
     max_loss: float,
     seed: int,
+    recipe: Int8Recipe,
 ) -> None:
     prep = result.metadata.preprocessing
     doc = bundle.metadata.extra.get("metadata_input")
@@ -350,19 +364,16 @@ def _quantize(
     int8_path = result.onnx_path.with_name(result.onnx_path.stem + ".int8.onnx")
     with tempfile.TemporaryDirectory(prefix="skinml-int8-") as tmp:
         raw8 = Path(tmp) / "int8.onnx"
-        _, n_cal, excluded, stem, meta_nodes = quantize_int8(
-            result.onnx_path, raw8, train, prep, tmp
-        )
+        _, n_cal, kept_in_float = quantize_int8(result.onnx_path, raw8, train, prep, tmp, recipe)
         measured = compare_int8(
             _session(result.onnx_path), _session(raw8), val, prep, result.metadata.classes
         )
         q = build_report(
             measured,
             calibration_images=n_cal,
-            excluded=excluded,
+            kept_in_float=kept_in_float,
             max_loss=max_loss,
-            float_stem=stem,
-            float_metadata=meta_nodes,
+            recipe=recipe,
         )
         result.quantization = q
         if not q.accepted:

@@ -217,6 +217,17 @@ def _extra_sections(m: ModelMetadata) -> list[str]:
             "",
             f"- {q['format']}, activations {q['activation_type']}, weights {q['weight_type']}; "
             f"calibrated on {q['calibration_images']} {q['calibration_split']} images",
+            "- kept in float: "
+            + ", ".join(
+                f"{part} ({q.get(key, 0)} nodes)"
+                for part, key in (
+                    ("stem", "float_stem_nodes"),
+                    ("depthwise convolutions", "float_depthwise_nodes"),
+                    ("metadata branch", "float_metadata_nodes"),
+                    ("heads", "excluded_head_nodes"),
+                )
+                if q.get(key)
+            ),
             f"- validation accuracy fp32 {_fmt(q['accuracy_fp32'])}, int8 "
             f"{_fmt(q['accuracy_int8'])} (loss {_fmt(q['accuracy_loss_points'], 2)} points, "
             f"bound {q['max_accuracy_loss_points']:.2f}); top-1 agreement with fp32 "

@@ -9,6 +9,10 @@ trained ResNet-10-T at 64 px, keeping the stem in float cut the int8 accuracy lo
 3.0 to 0.1 points (experiments/inference_benchmark). A metadata-fusion model's metadata
 branch (the MLP reading the ``metadata`` input) also stays in float: it costs next to
 nothing, and rounding it would shift every logit of an image by the same error.
+
+How activation ranges are calibrated, and whether depthwise convolutions stay in float, is
+an :class:`Int8Recipe`: MobileNet/EfficientNet-style networks are sensitive to both
+(experiments/int8_calibration measures the choices on a fine-tuned EfficientNet-Lite0).
 """
 
 from __future__ import annotations
@@ -28,6 +32,57 @@ from skinml.predict.scores import energy_score, fit_ood_threshold
 
 #: Default refusal bound: 0.5 accuracy points, as a fraction.
 DEFAULT_MAX_ACCURACY_LOSS = 0.005
+
+
+CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
+
+
+@dataclass(frozen=True)
+class Int8Recipe:
+    """How the int8 model is calibrated.
+
+    Args:
+        calibration: ``minmax`` (each activation's observed range), ``percentile`` (clip the
+            range at ``percentile`` of the absolute values, ignoring rare outliers) or
+            ``entropy`` (the range minimising KL divergence, TensorRT's method).
+        percentile: for ``percentile`` calibration.
+        float_depthwise: keep depthwise convolutions (``group > 1``) in float; their
+            per-channel ranges differ most, and they hold few of the network's operations.
+    """
+
+    calibration: str = "minmax"
+    percentile: float = 99.999
+    float_depthwise: bool = False
+
+    def __post_init__(self) -> None:
+        if self.calibration not in CALIBRATION_METHODS:
+            raise ExportError(
+                f"unknown int8 calibration method {self.calibration!r}",
+                fix=f"use one of {', '.join(CALIBRATION_METHODS)}",
+            )
+        if not 90.0 <= self.percentile <= 100.0:
+            raise ExportError(
+                f"int8 calibration percentile must be in [90, 100], got {self.percentile}",
+                fix="e.g. 99.999",
+            )
+
+    def describe(self) -> str:
+        """How activation ranges were chosen, for the report and the model card."""
+        if self.calibration == "percentile":
+            return f"uint8 (per-tensor, percentile {self.percentile:g})"
+        return f"uint8 (per-tensor, {'MinMax' if self.calibration == 'minmax' else 'entropy'})"
+
+    def ort_options(self) -> tuple[Any, dict[str, Any]]:
+        """(onnxruntime CalibrationMethod, extra_options) for ``quantize_static``."""
+        from onnxruntime.quantization import CalibrationMethod
+
+        method = {
+            "minmax": CalibrationMethod.MinMax,
+            "percentile": CalibrationMethod.Percentile,
+            "entropy": CalibrationMethod.Entropy,
+        }[self.calibration]
+        extra = {"CalibPercentile": self.percentile} if self.calibration == "percentile" else {}
+        return method, extra
 
 
 @dataclass
@@ -53,6 +108,7 @@ class QuantizationReport:
     ood_threshold_int8: float | None = None
     float_stem_nodes: int = 0
     float_metadata_nodes: int = 0
+    float_depthwise_nodes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -111,6 +167,17 @@ def input_only_nodes(model: Any, input_name: str) -> list[str]:
     return out
 
 
+def depthwise_nodes(model: Any) -> list[str]:
+    """Names of the grouped (depthwise) convolutions."""
+    return [
+        n.name
+        for n in model.graph.node
+        if n.op_type == "Conv"
+        and n.name
+        and any(a.name == "group" and a.i > 1 for a in n.attribute)
+    ]
+
+
 class _Reader:
     """onnxruntime CalibrationDataReader over preprocessed training images (and metadata)."""
 
@@ -135,15 +202,16 @@ def quantize_int8(
     calibration: SplitImages,
     prep: Preprocessing,
     workdir: str | PathLike[str],
-) -> tuple[Path, int, int, int, int]:
+    recipe: Int8Recipe = Int8Recipe(),
+) -> tuple[Path, int, dict[str, int]]:
     """Pre-process and statically quantize ``fp32_path`` to QDQ int8 at ``out_path``.
 
     Returns:
-        (path, number of calibration images used, number of head, stem and metadata-branch
-        nodes kept in float).
+        (path, number of calibration images used, number of nodes kept in float per part:
+        ``head``, ``stem``, ``metadata`` and ``depthwise``).
     """
     import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pre = Path(workdir) / "model.preprocessed.onnx"
@@ -151,6 +219,8 @@ def quantize_int8(
     graph = onnx.load(str(pre))
     head, stem = head_nodes(graph), stem_nodes(graph)
     meta = input_only_nodes(graph, "metadata") if calibration.metadata is not None else []
+    depthwise = depthwise_nodes(graph) if recipe.float_depthwise else []
+    method, extra_options = recipe.ort_options()
     reader = _Reader(calibration, prep)
     quantize_static(
         str(pre),
@@ -160,10 +230,17 @@ def quantize_int8(
         activation_type=QuantType.QUInt8,
         weight_type=QuantType.QInt8,
         per_channel=True,
-        calibrate_method=CalibrationMethod.MinMax,
-        nodes_to_exclude=sorted(set(head + stem + meta)),
+        calibrate_method=method,
+        extra_options=extra_options,
+        nodes_to_exclude=sorted(set(head + stem + meta + depthwise)),
     )
-    return Path(out_path), reader.n, len(head), len(stem), len(meta)
+    kept = {
+        "head": len(head),
+        "stem": len(stem),
+        "metadata": len(meta),
+        "depthwise": len(depthwise),
+    }
+    return Path(out_path), reader.n, kept
 
 
 def compare_int8(
@@ -221,10 +298,9 @@ def build_report(
     measured: dict[str, Any],
     *,
     calibration_images: int,
-    excluded: int,
+    kept_in_float: dict[str, int],
     max_loss: float,
-    float_stem: int = 0,
-    float_metadata: int = 0,
+    recipe: Int8Recipe = Int8Recipe(),
 ) -> QuantizationReport:
     """Assemble the report (and the int8 OOD threshold) from :func:`compare_int8` output."""
     loss_points, accepted = accuracy_loss_verdict(
@@ -233,7 +309,7 @@ def build_report(
     energy = measured["energy_int8"]
     return QuantizationReport(
         format="QDQ",
-        activation_type="uint8 (per-tensor, MinMax)",
+        activation_type=recipe.describe(),
         weight_type="int8 (per-channel)",
         per_channel=True,
         calibration_split="train",
@@ -246,9 +322,10 @@ def build_report(
         max_accuracy_loss_points=100.0 * max_loss,
         top1_agreement_with_fp32=measured["top1_agreement_with_fp32"],
         max_abs_diff_probabilities_vs_fp32=measured["max_abs_diff_probabilities_vs_fp32"],
-        excluded_head_nodes=excluded,
-        float_stem_nodes=float_stem,
-        float_metadata_nodes=float_metadata,
+        excluded_head_nodes=kept_in_float.get("head", 0),
+        float_stem_nodes=kept_in_float.get("stem", 0),
+        float_metadata_nodes=kept_in_float.get("metadata", 0),
+        float_depthwise_nodes=kept_in_float.get("depthwise", 0),
         accepted=accepted,
         ood_threshold_int8=fit_ood_threshold(energy) if len(energy) else None,
     )

@@ -12,7 +12,7 @@ from skinml.export.api import ExportResult, _quantize
 from skinml.export.errors import ExportError, ExportVerificationError, QuantizationRefusedError
 from skinml.export.graph import ExportableClassifier
 from skinml.export.images import split_images
-from skinml.export.quantize import accuracy_loss_verdict
+from skinml.export.quantize import Int8Recipe, accuracy_loss_verdict
 from skinml.export.verify import verify_against_torch
 from skinml.modelfile import read_metadata
 
@@ -48,7 +48,7 @@ def test_int8_is_refused_when_accuracy_drops_beyond_the_bound(exported, tmp_path
     )  # type: ignore[arg-type]
     val = split_images(exported.manifest, "val")
     with pytest.raises(QuantizationRefusedError) as info:
-        _quantize(result, exported.bundle, exported.manifest, val, 16, 0.005, 0)
+        _quantize(result, exported.bundle, exported.manifest, val, 16, 0.005, 0, Int8Recipe())
     msg = str(info.value)
     assert "a loss of 12.50 points, above the allowed 0.50 points" in msg
     assert "no int8 file was written" in msg and str(fp32) in msg
@@ -114,3 +114,64 @@ def test_export_from_an_mlflow_run(bundle_file, tmp_path, monkeypatch, capsys):
     assert meta.provenance.mlflow_run_id == run_id
     assert main(["--mlflow-run", "0" * 32, "--tracking-uri", uri, "-o", str(out)]) == 2
     assert "cannot download 'bundle/model_bundle.pt'" in capsys.readouterr().err
+
+
+def test_int8_recipe_rejects_unknown_methods_and_percentiles():
+    with pytest.raises(ExportError, match=r"unknown int8 calibration method 'kl'.*minmax"):
+        Int8Recipe(calibration="kl")
+    with pytest.raises(ExportError, match=r"percentile must be in \[90, 100\], got 9.99"):
+        Int8Recipe(calibration="percentile", percentile=9.99)
+    assert Int8Recipe(calibration="percentile", percentile=99.99).describe() == (
+        "uint8 (per-tensor, percentile 99.99)"
+    )
+
+
+def test_depthwise_nodes_are_the_grouped_convolutions():
+    from onnx import TensorProto, helper
+
+    from skinml.export.quantize import depthwise_nodes
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [
+        helper.make_node("Conv", ["x", "w1"], ["a"], name="pointwise"),
+        helper.make_node("Conv", ["a", "w2"], ["b"], name="depthwise", group=4),
+        helper.make_node("Conv", ["b", "w3"], ["y"], name="grouped_one", group=1),
+    ]
+    graph = helper.make_graph(nodes, "g", [x], [y])
+    assert depthwise_nodes(helper.make_model(graph)) == ["depthwise"]
+
+
+def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
+    import contextlib
+    import io
+
+    from skinml.cli.export import main
+
+    out = tmp_path / "model.onnx"
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = main(
+            [
+                str(exported.bundle_path.parent),
+                "-o",
+                str(out),
+                "--quantize",
+                "int8",
+                "--max-accuracy-loss",
+                "1.0",
+                "--calibration-images",
+                "16",
+                "--int8-calibration",
+                "percentile",
+                "--int8-percentile",
+                "99.9",
+                "--int8-float-depthwise",
+            ]
+        )
+    assert code == 0, buf.getvalue()
+    q = read_metadata(out.with_name("model.int8.onnx")).extra["quantization"]
+    assert q["activation_type"] == "uint8 (per-tensor, percentile 99.9)"
+    assert q["calibration_images"] == 16 and q["float_stem_nodes"] >= 1
+    card = out.with_name("model.int8.card.md").read_text()
+    assert "percentile 99.9" in card and "kept in float: stem" in card
