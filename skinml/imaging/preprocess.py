@@ -48,37 +48,38 @@ def resize_for_model(img: Image.Image, prep: Preprocessing) -> Image.Image:
 
 
 @lru_cache(maxsize=16)
-def _affine(
+def _constants(
     scale: float, mean: tuple[float, ...], std: tuple[float, ...]
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-channel float32 gain and offset, and the 3×256 table of ``v * gain - offset``."""
-    std64 = np.asarray(std, dtype=np.float64)
-    gain = (scale / std64).astype(np.float32)
-    offset = (np.asarray(mean, dtype=np.float64) / std64).astype(np.float32)
-    table = np.arange(256, dtype=np.float32)[None, :] * gain[:, None]
-    table -= offset[:, None]
-    return gain, offset, table
+) -> tuple[np.float32, np.ndarray, np.ndarray, np.ndarray]:
+    """float32 scale, mean and std (C×1×1), and the C×256 table of the definition's values."""
+    scale32 = np.float32(scale)
+    mean32 = np.asarray(mean, dtype=np.float32)[:, None, None]
+    std32 = np.asarray(std, dtype=np.float32)[:, None, None]
+    values = np.arange(256, dtype=np.float32)[None, None, :]
+    table = ((values * scale32 - mean32) / std32)[:, 0, :]
+    return scale32, mean32, std32, np.ascontiguousarray(table)
 
 
 def normalize(arr: np.ndarray, prep: Preprocessing) -> np.ndarray:
-    """H×W×3 pixels -> float32 3×H×W, scaled and standardised with the model's mean/std.
+    """H×W×3 pixels -> float32 3×H×W: ``(x * scale - mean) / std`` with the model's mean/std.
 
-    ``(x * scale - mean) / std`` is one float32 multiply and one subtract per
-    value. For uint8 input (every decoded image) the 256 possible results per
-    channel are tabulated once and looked up straight into the CHW layout:
-    the same float32 values, about three times faster, and the predictor runs
-    this for every image it scores.
+    The definition is evaluated in float32, operation by operation, as torchvision-style
+    training pipelines do. For uint8 input (every decoded image) the 256 possible results
+    per channel are computed once with that same arithmetic and looked up straight into the
+    CHW layout: bit-identical values, about three times faster, and the predictor runs this
+    for every image it scores.
     """
-    gain, offset, table = _affine(float(prep.scale), tuple(prep.mean), tuple(prep.std))
+    scale, mean, std, table = _constants(float(prep.scale), tuple(prep.mean), tuple(prep.std))
     if arr.dtype == np.uint8:
         out = np.empty((arr.shape[2], *arr.shape[:2]), dtype=np.float32)
         for c in range(arr.shape[2]):
             np.take(table[c], arr[..., c], out=out[c])
         return out
-    x = arr.astype(np.float32)
-    x *= gain
-    x -= offset
-    return np.ascontiguousarray(x.transpose(2, 0, 1))
+    x = np.ascontiguousarray(arr.astype(np.float32).transpose(2, 0, 1))
+    x *= scale
+    x -= mean
+    x /= std
+    return x
 
 
 def preprocess(img: Image.Image, prep: Preprocessing) -> np.ndarray:
