@@ -26,6 +26,12 @@ what you get in DATASET_DIR:
   rejected.csv, ingest_report.html every rejected input with the reason (internal: they name
                                    source files, so keep them inside the centre)
 
+label conflicts: when copies of one image (same bytes, or same pixels after decoding)
+arrive with different labels, at one hospital or across hospitals, or cases.csv lists a
+file twice with two labels, no copy enters the dataset and no label is chosen: every copy
+is rejected with stage 'conflict' and a reason naming all copies. Correct the label and run
+again. The summary prints inputs = accepted + rejected per stage (rows of rejected.csv).
+
 examples:
   # create a key once and keep it inside the centre (never inside a dataset)
   python -c 'import secrets; print(secrets.token_hex(32))' > /secure/pseudonym.key

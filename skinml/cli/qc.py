@@ -39,8 +39,21 @@ examples:
   skinml-qc rates counts.csv --events-column cases --exposure-column py --out qc_rates
 
   # several rows per hospital (e.g. sex x age band): also an indirectly standardised funnel (O/E)
-  skinml-qc rates counts.csv --hospital-column servicio --events-column cases \\
-      --exposure-column py --strata sexo,edad --out qc_rates
+  skinml-qc rates counts.csv --events-column cases --exposure-column py \\
+      --strata sex,age_band --out qc_rates
+
+  # every row is counted: a file with total rows next to its strata (Chile's sexo = T) would
+  # count each event twice; use chile-referrals for that file, or remove the total rows first
+"""
+
+EPILOG_CHILE = """\
+example:
+  skinml-qc chile-referrals ../shared/data/chile_psoriasis_referrals --out qc_chile
+
+reads casos_servicio.csv (2016-2017) as SOURCE.md describes it: F and M rows only (the
+T = total rows would double every count), events and person-years summed over the years
+each health service reports, sex x age band kept for the standardised funnel. Writes the
+same outputs as 'rates' (report.html with one page per service, rates per 100,000).
 """
 
 
@@ -55,7 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
             "outside the 95%% limit are 'alert', outside 99.8%% 'alarm'; nothing is ranked."
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="Run 'skinml-qc records --help' or 'skinml-qc rates --help' for examples.",
+        epilog="Run 'skinml-qc records --help', 'skinml-qc rates --help' or "
+        "'skinml-qc chile-referrals --help' for examples.",
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -131,6 +145,19 @@ def build_parser() -> argparse.ArgumentParser:
     rat.add_argument("--per", type=float, default=100_000, help="rate display unit [100000]")
     rat.add_argument("--indicator", default="rate", help="name of the rate in the report [rate]")
     _common(rat)
+
+    chile = sub.add_parser(
+        "chile-referrals",
+        help="the Chilean psoriasis referrals per health service (real data, shared/data)",
+        epilog=EPILOG_CHILE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    chile.add_argument(
+        "folder", type=Path, help="the chile_psoriasis_referrals folder (casos_servicio.csv)"
+    )
+    chile.add_argument("--out", type=Path, required=True, help="output folder (created)")
+    chile.add_argument("--per", type=float, default=100_000, help="rate display unit [100000]")
+    _common(chile)
     return parser
 
 
@@ -194,7 +221,15 @@ def _records(args: argparse.Namespace) -> Path:
         f"skinml-qc: {s['records_used']} records, {s['hospitals']} hospitals, "
         f"{s['rows_excluded_from_all']} rows excluded, {s['flags']} flags"
     )
+    _print_summary(s["summary_lines"])
     return args.out
+
+
+def _print_summary(lines: list[str]) -> None:
+    """The report's summary lines that change how to read the numbers (not the counts)."""
+    for line in lines:
+        if line.startswith(("CAUTION", "Malignancy indicators", "These records are SIMULATED")):
+            print(line)
 
 
 def _run_model(args: argparse.Namespace, records) -> Path:
@@ -250,16 +285,41 @@ def _rates(args: argparse.Namespace) -> Path:
     return args.out
 
 
+def _chile(args: argparse.Namespace) -> Path:
+    from skinml.qc.examples import CHILE_NOTE, chile_referral_counts
+    from skinml.qc.pipeline import run_rates_qc
+    from skinml.qc.rates import validate_counts
+
+    strata = ["sex", "age_band"]
+    raw = chile_referral_counts(args.folder)
+    counts, excluded = validate_counts(raw, strata=strata, source=str(args.folder))
+    _, flags = run_rates_qc(
+        counts,
+        excluded,
+        args.out,
+        strata=strata,
+        per=args.per,
+        overdispersion=args.overdispersion,
+        indicator="psoriasis referrals",
+        source=str(Path(args.folder) / "casos_servicio.csv"),
+        report=not args.no_report,
+        notes=[CHILE_NOTE],
+    )
+    print(
+        f"skinml-qc: {counts['hospital'].nunique()} health services, "
+        f"{int(counts['events'].sum()):,} referrals, {len(flags)} flags"
+    )
+    return args.out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``skinml-qc``; returns the exit status (2 for bad input)."""
     from skinml.cli_errors import run_command
 
     args = build_parser().parse_args(argv)
     outs: list[Path] = []
-    status = run_command(
-        "skinml-qc",
-        lambda: outs.append(_records(args) if args.command == "records" else _rates(args)),
-    )
+    command = {"records": _records, "rates": _rates, "chile-referrals": _chile}[args.command]
+    status = run_command("skinml-qc", lambda: outs.append(command(args)))
     if status:
         return status
     out = outs[0]

@@ -29,6 +29,7 @@ def build_card(
         else pd.DataFrame()
     )
     dup = manifest[manifest["duplicate_kind"] != "none"] if len(manifest) else manifest
+    conflicts = rejected[rejected["stage"] == "conflict"] if len(rejected) else rejected
     return {
         "name": name,
         "created_by": f"skinml-ingest {_version()}",
@@ -44,6 +45,12 @@ def build_card(
         },
         "rejected_per_stage": {
             str(k): int(v) for k, v in rejected["stage"].value_counts().sort_index().items()
+        },
+        "label_conflicts": {
+            "inputs_rejected": len(conflicts),
+            "images": int(conflicts["reason"].nunique()) if len(conflicts) else 0,
+            "policy": "exact copies (same file or same decoded pixels) with different labels "
+            "are all rejected (stage 'conflict') until the deliveries agree; no label is chosen",
         },
         "duplicates": {
             "images_in_groups": len(dup),
@@ -102,6 +109,8 @@ def card_markdown(card: dict) -> str:
         f"({d['exact_images']} exact, {d['near_images']} near; pHash distance <= "
         f"{d['near_threshold_phash_bits']} bits).",
         "",
+        f"Label conflicts: {_conflict_line(card)}",
+        "",
         f"Grouping: {card['grouping']}.",
         "",
         f"Privacy: {card['privacy']}.",
@@ -113,6 +122,16 @@ def card_markdown(card: dict) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _conflict_line(card: dict) -> str:
+    c = card.get("label_conflicts", {})
+    if not c.get("inputs_rejected"):
+        return "none (no image arrived with two different labels)."
+    return (
+        f"{c['images']} image(s) arrived with different labels; all {c['inputs_rejected']} "
+        f"copies were rejected and are not in this dataset ({c['policy']})."
+    )
 
 
 def _version() -> str:

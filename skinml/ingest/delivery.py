@@ -232,6 +232,8 @@ def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> 
     scan.dropped_columns = [c for c in frame.columns if c not in contract and c not in kept]
 
     referenced: dict[str, int] = {}
+    first_label: dict[str, str] = {}  # file -> label of the row that made it an item
+    relisted: dict[str, list[tuple[int, str, str]]] = {}  # file -> (row, source, label)
     lesion_owner: dict[str, tuple[str, int]] = {}
     for i, rec in enumerate(frame.to_dict("records")):
         row = i + 2  # spreadsheet row: the header is row 1
@@ -262,6 +264,10 @@ def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> 
             )
             continue
         rel = resolved.relative_to(root).as_posix()
+        label = get("label")
+        if rel in first_label and label is not None and label != first_label[rel]:
+            relisted.setdefault(rel, []).append((row, source, label))
+            continue  # a label conflict: decided with the first listing after the loop
         if rel in referenced:
             scan.rejections.append(
                 Rejection(
@@ -286,7 +292,6 @@ def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> 
                 )
             )
             continue
-        label = get("label")
         if label is None:
             scan.rejections.append(
                 Rejection(scan.hospital, source, row, "discover", "empty label in cases.csv")
@@ -321,7 +326,29 @@ def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> 
                 metadata=metadata,
             )
         )
+        first_label[rel] = label
+    _reject_relisted_conflicts(scan, relisted)
     return set(referenced)
+
+
+def _reject_relisted_conflicts(
+    scan: DeliveryScan, relisted: dict[str, list[tuple[int, str, str]]]
+) -> None:
+    """A file listed again with another label: reject every such listing, the first included.
+
+    Keeping the first row's label would be choosing a diagnosis silently.
+    """
+    for rel, later in relisted.items():
+        first = next(i for i in scan.items if i.path.relative_to(scan.root).as_posix() == rel)
+        listings = [(first.csv_row or 0, first.source, first.label or ""), *later]
+        shown = "; ".join(f"{lab!r} at row {row}" for row, _, lab in listings)
+        reason = (
+            f"label conflict: cases.csv lists this file {len(listings)} times with different "
+            f"labels: {shown}. Neither is used until the case list gives the file one label"
+        )
+        scan.items.remove(first)
+        for row, source, _ in listings:
+            scan.rejections.append(Rejection(scan.hospital, source, row, "conflict", reason))
 
 
 def _resolve_columns(columns: list[str]) -> dict[str, str]:

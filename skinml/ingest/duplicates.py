@@ -12,11 +12,15 @@ also get one ``lesion_id`` (:func:`merge_duplicate_lesions`; the delivered
 pseudonym stays in ``lesion_id_delivered``), so its lesion and patient
 strategies cannot separate copies. ``split_group`` (rows sharing a patient, a
 lesion or a duplicate group) is the strictest grouping, for any other splitter.
+
+Exact copies that arrive with *different* labels are a label conflict
+(:func:`label_conflicts`): ingest keeps every copy out of the dataset until the
+labels agree, because choosing one label would be a silent diagnosis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -47,6 +51,20 @@ def near_pairs(hashes: Sequence[str], threshold: int) -> list[tuple[int, int, in
             if i < int(c):
                 out.append((i, int(c), int(dist[r, c])))
     return out
+
+
+def label_conflicts(
+    keys: Sequence[Hashable], labels: Sequence[str | None]
+) -> dict[Hashable, list[str]]:
+    """Keys (image hashes) that occur with more than one label, with their sorted labels.
+
+    Labels are compared as delivered (``"mel"`` and ``"melanoma"`` differ): ingest
+    has no synonym table, and guessing one would be resolving the conflict silently.
+    """
+    seen: dict[Hashable, set[str]] = {}
+    for key, label in zip(keys, labels, strict=True):
+        seen.setdefault(key, set()).add("" if label is None else str(label))
+    return {k: sorted(v) for k, v in seen.items() if len(v) > 1}
 
 
 def _components(n: int, edges: list[tuple[int, int]]) -> np.ndarray:

@@ -4,11 +4,20 @@ Stages, each of which can only move an input to the rejected list, never drop it
 
 1. discover  — list every CSV row and file of each delivery (:mod:`.delivery`);
 2. arrival   — size, readability, SHA-256, the sender's checksum (:mod:`.arrival`);
-   a byte-identical second copy within one hospital is rejected here;
+   a byte-identical second copy with the same label within one hospital is
+   rejected here (stage ``dedupe``);
 3. decode    — normalise to clean RGB images in worker processes (:mod:`.normalise`),
    reusing journaled outputs of an interrupted or earlier run (:mod:`.journal`);
 4. assemble  — pseudonymise identifiers, group duplicates, write the manifest,
    card, checksums, ``rejected.csv`` and the report.
+
+Label conflicts are never resolved here. When exact copies of one image (the
+same delivered bytes, or the same pixels after decoding) carry different labels,
+at one hospital or across hospitals, *every* copy is rejected with stage
+``conflict`` and a reason naming all copies and their labels; nothing of that
+image enters the dataset until the deliveries agree (correct the label and run
+again: finished files are reused). Near-duplicates with different labels are kept
+(a similar picture is not proof of the same image) and listed in the report.
 
 Output names are ``images/<hospital>/<first 20 hex of the file's SHA-256>.<ext>``:
 derived from content, never from original names, and the same on every run.
@@ -35,6 +44,7 @@ from skinml.ingest.delivery import DeliveryScan, scan_delivery
 from skinml.ingest.duplicates import (
     assign_duplicate_groups,
     assign_split_groups,
+    label_conflicts,
     merge_duplicate_lesions,
 )
 from skinml.ingest.journal import Journal
@@ -146,7 +156,7 @@ def run_ingest(
 
     accepted = _arrive(items, config, rejections, progress=progress)
     n_processed, n_resumed = _normalise(accepted, out, config, rejections, progress=progress)
-    done = [a for a in accepted if a.record is not None]
+    done = _reject_decoded_conflicts([a for a in accepted if a.record is not None], rejections)
     manifest = _assemble(done, key, config)
     rejected = _rejected_frame(rejections)
     if len(manifest) + len(rejected) != n_inputs:  # the accounting identity; a bug if broken
@@ -206,32 +216,35 @@ def _dropped(scans: list[DeliveryScan]) -> dict[str, list[str]]:
 def _arrive(
     items: list[Item], config: IngestConfig, rejections: list[Rejection], *, progress: bool
 ) -> list[_Accepted]:
-    accepted: list[_Accepted] = []
-    first: dict[tuple[str, str], _Accepted] = {}
+    arrived: list[tuple[Item, Arrival]] = []
     for item in tqdm(
         items, desc="checking arrival (SHA-256)", unit="file", disable=None if progress else True
     ):
         try:
-            arrival = check_arrival(item, max_file_bytes=config.max_file_bytes)
+            arrived.append((item, check_arrival(item, max_file_bytes=config.max_file_bytes)))
         except ArrivalError as exc:
             rejections.append(reject(item, "arrival", str(exc)))
+    conflicts = label_conflicts([a.sha256 for _, a in arrived], [i.label for i, _ in arrived])
+    copies: dict[str, list[Item]] = {}
+    for item, arrival in arrived:
+        if arrival.sha256 in conflicts:
+            copies.setdefault(arrival.sha256, []).append(item)
+    accepted: list[_Accepted] = []
+    first: dict[tuple[str, str], _Accepted] = {}
+    for item, arrival in arrived:
+        if arrival.sha256 in conflicts:
+            reason = _conflict_reason("delivered file", arrival.sha256, copies[arrival.sha256])
+            rejections.append(reject(item, "conflict", reason))
             continue
         image = f"{IMAGES_DIR}/{item.hospital}/{arrival.sha256[:20]}{config.suffix}"
         seen = first.get((item.hospital, arrival.sha256))
-        if seen is not None:
-            clash = (
-                ""
-                if seen.item.label == item.label
-                else (
-                    f"; labels differ ({seen.item.label!r} kept, {item.label!r} here): check them"
-                )
-            )
+        if seen is not None:  # same bytes, same label (different labels are a conflict above)
             rejections.append(
                 reject(
                     item,
                     "dedupe",
-                    f"exact duplicate (same SHA-256) of another file of this hospital, kept as "
-                    f"{seen.image}{clash}",
+                    "exact duplicate (same SHA-256, same label) of another file of this "
+                    f"hospital, kept once as {seen.image}",
                 )
             )
             continue
@@ -239,6 +252,46 @@ def _arrive(
         first[(item.hospital, arrival.sha256)] = acc
         accepted.append(acc)
     return accepted
+
+
+def _reject_decoded_conflicts(
+    done: list[_Accepted], rejections: list[Rejection]
+) -> list[_Accepted]:
+    """Keep out images whose *decoded pixels* are identical but whose labels differ.
+
+    Differently encoded files of one picture (a PNG and a BMP of the same pixels) only
+    reveal themselves after decoding; they are as much one image as byte-identical copies.
+    """
+    digests = [str((a.record or {})["sha256"]) for a in done]
+    conflicts = label_conflicts(digests, [a.item.label for a in done])
+    if not conflicts:
+        return done
+    copies: dict[str, list[Item]] = {}
+    for digest, acc in zip(digests, done, strict=True):
+        if digest in conflicts:
+            copies.setdefault(digest, []).append(acc.item)
+    kept = []
+    for digest, acc in zip(digests, done, strict=True):
+        if digest in conflicts:
+            reason = _conflict_reason("decoded image", digest, copies[digest])
+            rejections.append(reject(acc.item, "conflict", reason))
+        else:
+            kept.append(acc)
+    return kept
+
+
+def _conflict_reason(what: str, digest: str, copies: list[Item]) -> str:
+    """Name every copy and its label, so the data manager can decide (ingest never does)."""
+    shown = "; ".join(
+        f"{c.label!r} at {c.hospital} {c.source}" + (f" (row {c.csv_row})" if c.csv_row else "")
+        for c in copies[:6]
+    )
+    more = f"; and {len(copies) - 6} more" if len(copies) > 6 else ""
+    return (
+        f"label conflict: the same {what} (SHA-256 {digest[:12]}...) arrived {len(copies)} times "
+        f"with different labels: {shown}{more}. No copy is used until the labels agree: correct "
+        "the label in the delivery and run again"
+    )
 
 
 def _normalise(

@@ -10,8 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-#: Stages at which an input can be rejected, in pipeline order.
-STAGES = ("discover", "arrival", "decode", "dedupe")
+#: Stages at which an input can be rejected (in report order), and what each means.
+STAGES = ("discover", "arrival", "dedupe", "conflict", "decode")
+STAGE_MEANING = {
+    "discover": "unusable case-list row or unlabelled file",
+    "arrival": "missing, unreadable or changed in transfer",
+    "dedupe": "exact copy, same label, same hospital: kept once",
+    "conflict": "same image with different labels: no copy kept, no label chosen",
+    "decode": "not a decodable image",
+}
 
 
 @dataclass(frozen=True)

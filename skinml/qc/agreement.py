@@ -23,6 +23,19 @@ import pandas as pd
 from skinml.qc.records import DEFAULT_MALIGNANT
 from skinml.stats import krippendorff_alpha, wilson_ci
 
+#: Columns of :func:`hospital_agreement`'s summary that only mean something when some
+#: diagnosis is malignant (left out otherwise).
+MALIGNANT_COLUMNS = [
+    "reference_malignant",
+    "malignant_sensitivity",
+    "sensitivity_ci_low",
+    "sensitivity_ci_high",
+    "reference_benign",
+    "malignant_specificity",
+    "specificity_ci_low",
+    "specificity_ci_high",
+]
+
 
 def kappa_from_table(table: np.ndarray) -> np.ndarray:
     """Cohen's κ of one (K×K) or many (B×K×K) confusion tables (NaN where undefined)."""

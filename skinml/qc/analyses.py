@@ -3,12 +3,16 @@
 Each function reads the prepared records frame, adds its tables and funnels to the
 shared :class:`~skinml.qc.pipeline.QcResult` and returns what later analyses or the
 flag list need. Which analyses run is decided by the data (a reference column, AI
-predictions, covariates, dates, images).
+predictions, covariates, dates, images). Malignancy indicators run only when some
+diagnosis in the records is in the malignant set (:func:`malignant_set`): a region of
+psoriasis, eczema and urticaria has no malignancy rate to compare, and a funnel of
+zeros would only produce empty plots and undefined numbers.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -23,6 +27,21 @@ if TYPE_CHECKING:
     from skinml.qc.pipeline import QcOptions, QcResult
 
 
+def malignant_set(frame: pd.DataFrame, malignant: Iterable[str]) -> list[str]:
+    """The diagnosis codes in the records (any of diagnosis, reference, AI) that are malignant."""
+    mal = {m.lower() for m in malignant}
+    present: set[str] = set()
+    for col in ("diagnosis", "reference", "ai"):
+        if col in frame:
+            present |= set(frame[col].dropna().astype(str).unique())
+    return sorted(d for d in present if d.lower() in mal)
+
+
+def has_malignant(res: QcResult) -> bool:
+    """Whether the malignancy indicators apply (set by :func:`analyse_records`)."""
+    return bool(res.summary.get("malignant_set"))
+
+
 def binomial_funnel(
     res: QcResult,
     analysis: str,
@@ -32,6 +51,7 @@ def binomial_funnel(
     indicator: str,
     opts: QcOptions,
     unit_type: str = "hospital",
+    diagnosis: str | None = None,
 ) -> FunnelResult | None:
     """Add a binomial funnel (events out of volume per unit) to the result.
 
@@ -51,6 +71,8 @@ def binomial_funnel(
         overdispersion=opts.overdispersion,
     )
     f.table.insert(0, "unit_type", unit_type)
+    if diagnosis is not None:
+        f = replace(f, diagnosis=str(diagnosis))
     res.funnels.append((analysis, f))
     return f
 
@@ -64,18 +86,21 @@ def diagnosis_mix(
     res.tables["mix_crude"] = cells
     res.tables["mix_tests"] = tests
     res.summary["mix_overall_crude"] = overall
-    mal_counts = frame.groupby("hospital", sort=True)["_malignant"].sum()
-    binomial_funnel(
-        res,
-        "diagnosis mix",
-        volumes.index,
-        mal_counts,
-        volumes,
-        "malignant diagnosis rate (crude)",
-        opts,
-    )
+    mal_counts = frame.groupby("hospital", sort=True, observed=False)["_malignant"].sum()
+    if has_malignant(res):
+        binomial_funnel(
+            res,
+            "diagnosis mix",
+            volumes.index,
+            mal_counts,
+            volumes,
+            "malignant diagnosis rate (crude)",
+            opts,
+        )
     if opts.per_diagnosis:
         for dx in counts.columns:
+            if counts[dx].sum() == 0:
+                continue  # a code only the reference or the AI used: no share to compare
             binomial_funnel(
                 res,
                 "diagnosis mix",
@@ -84,6 +109,7 @@ def diagnosis_mix(
                 counts.sum(axis=1),
                 f"share diagnosed {dx} (crude)",
                 opts,
+                diagnosis=dx,
             )
     return mal_counts
 
@@ -106,20 +132,21 @@ def casemix_adjusted_mix(
             adj_tests.drop(columns=["n"]), on="hospital", how="left"
         )
         mal_cols = [c for c in expected.columns if c.lower() in {m.lower() for m in opts.malignant}]
-        frame["_p_malignant"] = expected[mal_cols].sum(axis=1) if mal_cols else 0.0
-        exp_mal = frame.groupby("hospital", sort=True)["_p_malignant"].sum()
-        f = funnel_table(
-            exp_mal.index,
-            mal_counts.loc[exp_mal.index],
-            exp_mal.to_numpy(),
-            indicator=f"malignant diagnoses, observed/expected given {', '.join(covs)}",
-            kind="poisson",
-            target=1.0,
-            overdispersion=opts.overdispersion,
-            volume_label="expected malignant diagnoses",
-        )
-        f.table.insert(0, "unit_type", "hospital")
-        res.funnels.append(("diagnosis mix (case-mix adjusted)", f))
+        if has_malignant(res) and mal_cols:
+            frame["_p_malignant"] = expected[mal_cols].sum(axis=1)
+            exp_mal = frame.groupby("hospital", sort=True, observed=True)["_p_malignant"].sum()
+            f = funnel_table(
+                exp_mal.index,
+                mal_counts.loc[exp_mal.index],
+                exp_mal.to_numpy(),
+                indicator=f"malignant diagnoses, observed/expected given {', '.join(covs)}",
+                kind="poisson",
+                target=1.0,
+                overdispersion=opts.overdispersion,
+                volume_label="expected malignant diagnoses",
+            )
+            f.table.insert(0, "unit_type", "hospital")
+            res.funnels.append(("diagnosis mix (case-mix adjusted)", f))
         if opts.per_diagnosis:
             for dx, sub in adj_cells.groupby("diagnosis", sort=True):
                 f = funnel_table(
@@ -133,7 +160,7 @@ def casemix_adjusted_mix(
                     volume_label="expected cases",
                 )
                 f.table.insert(0, "unit_type", "hospital")
-                res.funnels.append(("diagnosis mix (case-mix adjusted)", f))
+                res.funnels.append(("diagnosis mix (case-mix adjusted)", replace(f, diagnosis=dx)))
         crude_v, adj_chi = overall["cramers_v"], float(adj_tests["pearson_chi2_adjusted"].sum())
         res.summary["mix_adjusted"] = {
             "covariates": covs,
@@ -152,6 +179,8 @@ def agreement_with_references(frame: pd.DataFrame, res: QcResult, opts: QcOption
         summ, per_dx = agreement.hospital_agreement(
             frame, ref, malignant=opts.malignant, n_bootstrap=opts.n_bootstrap, seed=opts.seed
         )
+        if not has_malignant(res):  # no malignant code: sensitivity/specificity are undefined
+            summ = summ.drop(columns=agreement.MALIGNANT_COLUMNS)
         res.tables[f"agreement_{ref}"] = summ
         res.tables[f"agreement_{ref}_per_diagnosis"] = per_dx
         analysis = f"agreement with {label}"
@@ -175,15 +204,16 @@ def agreement_with_references(frame: pd.DataFrame, res: QcResult, opts: QcOption
                 f"agreement with {label}",
                 opts,
             )
-        binomial_funnel(
-            res,
-            analysis,
-            summ["hospital"],
-            (summ["malignant_sensitivity"].fillna(0) * summ["reference_malignant"]).round(),
-            summ["reference_malignant"],
-            f"malignancy sensitivity vs {label}",
-            opts,
-        )
+        if has_malignant(res):
+            binomial_funnel(
+                res,
+                analysis,
+                summ["hospital"],
+                (summ["malignant_sensitivity"].fillna(0) * summ["reference_malignant"]).round(),
+                summ["reference_malignant"],
+                f"malignancy sensitivity vs {label}",
+                opts,
+            )
         if opts.per_diagnosis:
             for dx, sub in per_dx.groupby("diagnosis", sort=True):
                 binomial_funnel(
@@ -194,6 +224,7 @@ def agreement_with_references(frame: pd.DataFrame, res: QcResult, opts: QcOption
                     sub["ref_k"],
                     f"called {dx} when {label} says {dx} (sensitivity)",
                     opts,
+                    diagnosis=dx,
                 )
                 binomial_funnel(
                     res,
@@ -203,6 +234,7 @@ def agreement_with_references(frame: pd.DataFrame, res: QcResult, opts: QcOption
                     sub["ref_not_k"],
                     f"called {dx} when {label} says otherwise (over-call)",
                     opts,
+                    diagnosis=dx,
                 )
         if frame["device"].notna().any() and ref == "ai":
             rows = frame["device"].notna() & frame["ai"].notna()
@@ -212,7 +244,7 @@ def agreement_with_references(frame: pd.DataFrame, res: QcResult, opts: QcOption
 
 def device_rates(frame: pd.DataFrame, res: QcResult, opts: QcOptions) -> None:
     """Malignant diagnosis rate per acquisition device."""
-    if frame["device"].notna().any():
+    if frame["device"].notna().any() and has_malignant(res):
         rows = frame["device"].notna()
         _device_funnel(
             frame.loc[rows], frame.loc[rows, "_malignant"], "malignant diagnosis rate", res, opts
@@ -291,20 +323,21 @@ def change_over_time(frame: pd.DataFrame, res: QcResult, opts: QcOptions) -> lis
     cusum_parts = []
     if frame["date"].notna().any():
         summaries, paths = [], []
-        ors = (opts.cusum_odds_ratio, 1.0 / opts.cusum_odds_ratio)
-        p_exp = frame.get("_p_malignant")
-        label = "malignant diagnosis rate" + (" (risk-adjusted)" if p_exp is not None else "")
-        s, p = cusum.monthly_cusum(
-            frame,
-            frame["_malignant"],
-            p_exp,
-            indicator=label,
-            odds_ratios=ors,
-            false_alarm=opts.cusum_false_alarm,
-            seed=opts.seed,
-        )
-        summaries.append(s)
-        paths.append(p)
+        if has_malignant(res):
+            ors = (opts.cusum_odds_ratio, 1.0 / opts.cusum_odds_ratio)
+            p_exp = frame.get("_p_malignant")
+            label = "malignant diagnosis rate" + (" (risk-adjusted)" if p_exp is not None else "")
+            s, p = cusum.monthly_cusum(
+                frame,
+                frame["_malignant"],
+                p_exp,
+                indicator=label,
+                odds_ratios=ors,
+                false_alarm=opts.cusum_false_alarm,
+                seed=opts.seed,
+            )
+            summaries.append(s)
+            paths.append(p)
         if frame["ai"].notna().any():
             dis = (frame["diagnosis"] != frame["ai"]).where(frame["ai"].notna())
             s, p = cusum.monthly_cusum(
@@ -318,6 +351,12 @@ def change_over_time(frame: pd.DataFrame, res: QcResult, opts: QcOptions) -> lis
             )
             summaries.append(s)
             paths.append(p)
+        if not summaries:
+            res.notes.append(
+                "Dates are present, but the CUSUM monitors the malignant diagnosis rate and "
+                "AI–clinician discordance, and neither applies here: no change-over-time analysis."
+            )
+            return cusum_parts
         res.tables["cusum_summary"] = pd.concat(summaries, ignore_index=True)
         res.tables["cusum_monthly"] = pd.concat(paths, ignore_index=True)
         cusum_parts.append(cusum_flags(res.tables["cusum_summary"]))

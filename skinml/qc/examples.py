@@ -20,6 +20,15 @@ import pandas as pd
 
 from skinml.errors import DataError
 
+#: What the Chile counts are, for the report (SOURCE.md's caveats in one paragraph).
+CHILE_NOTE = (
+    "Chilean public-sector psoriasis referrals entering the national waiting list (RNLE), "
+    "2016-2017, per health service; referrals, not confirmed diagnoses, so differences mix "
+    "incidence, referral practice and reporting completeness. Person-years are FONASA "
+    "beneficiaries, counted only for the years a service reports; F and M rows are used and "
+    "the T (total) rows dropped. Source: clecarosc/psoriasis-incidence (see SOURCE.md)."
+)
+
 
 def chile_referral_counts(folder: str | PathLike[str]) -> pd.DataFrame:
     """Events and person-years per service × sex × age band, summed over the years present.

@@ -3,7 +3,10 @@
 Each flag says which unit, which analysis, how far out (``alert`` beyond the 95%
 limit, ``alarm`` beyond 99.8%), the effect size with its interval and the volume,
 in words a quality lead can act on. The table is sorted by unit name, never by
-performance, so that it cannot be read as a league table.
+performance, so that it cannot be read as a league table. A funnel flag from fewer
+units than overdispersion can be estimated with carries a ``caveat`` ("possibly
+inflated ..."), also appended to its reason, because its limits assume that
+hospitals differ by chance alone.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ FLAG_COLUMNS = [
     "analysis",
     "indicator",
     "reason",
+    "caveat",
     "volume",
     "value",
     "target",
@@ -54,12 +58,16 @@ def funnel_flags(
         effect = t["value"] / result.target
         lo, hi = t["ci_low"] / result.target, t["ci_high"] / result.target
         name = "ratio to target"
+        per = "" if s == 1 else f" per {s:,.0f}"
         fmt = [
-            f"{v * s:.3g} vs target {result.target * s:.3g} (ratio {d:.2f}; 95% CI {a:.2f} to "
-            f"{b:.2f}); "
+            f"{v * s:.3g}{per} vs target {result.target * s:.3g}{per} (ratio {d:.2f}; 95% CI "
+            f"{a:.2f} to {b:.2f}); "
             f"{'above' if d > 1 else 'below'} the {'99.8' if st == 'alarm' else '95'}% funnel limit"
             for v, d, a, b, st in zip(t["value"], effect, lo, hi, t["status"], strict=True)
         ]
+    caveat = result.overdispersion.caveat()
+    if caveat:
+        fmt = [f"{r}; {caveat}" for r in fmt]
     return pd.DataFrame(
         {
             "unit": t["unit"].to_numpy(),
@@ -68,6 +76,7 @@ def funnel_flags(
             "analysis": analysis,
             "indicator": result.indicator,
             "reason": fmt,
+            "caveat": caveat,
             "volume": t["volume"].to_numpy(),
             "value": t["value"].to_numpy() * s,
             "target": result.target * s,
@@ -119,6 +128,7 @@ def shift_flags(
             "analysis": "image shift",
             "indicator": "image " + t["statistic"],
             "reason": reason,
+            "caveat": "",
             "volume": t["n"].to_numpy(),
             "value": t["mean"].to_numpy(),
             "target": t["mean_others"].to_numpy(),
@@ -158,6 +168,7 @@ def cusum_flags(summary: pd.DataFrame) -> pd.DataFrame:
             "analysis": "change over time (CUSUM)",
             "indicator": t["indicator"].to_numpy(),
             "reason": reason,
+            "caveat": "",
             "volume": t["n"].to_numpy(),
             "value": t["events"].to_numpy(),
             "target": t["expected_events"].to_numpy(),

@@ -26,11 +26,15 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from skinml.reporting.text import format_p
+
 Kind = Literal["binomial", "poisson"]
 OverdispersionMethod = Literal["none", "multiplicative", "additive"]
 
 #: The two conventional funnel levels: ≈2 and ≈3 standard deviations.
 DEFAULT_LEVELS: tuple[float, ...] = (0.95, 0.998)
+#: Fewest units with which overdispersion is estimated (Spiegelhalter 2012 advises against fewer).
+MIN_UNITS_OVERDISPERSION = 10
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ class Overdispersion:
         p_value: χ² test of I·φ against χ²(I−1); small means real overdispersion.
         applied: whether limits were widened (only when ``p_value`` < ``alpha``).
         winsor: fraction winsorised at each tail of the z-scores.
+        min_units: fewest units with which overdispersion is estimated at all.
     """
 
     method: str = "none"
@@ -54,19 +59,45 @@ class Overdispersion:
     p_value: float = 1.0
     applied: bool = False
     winsor: float = 0.1
+    min_units: int = MIN_UNITS_OVERDISPERSION
 
-    def describe(self) -> str:
+    @property
+    def estimable(self) -> bool:
+        """Whether there are enough units to estimate overdispersion (else limits are exact)."""
+        return self.n_units >= self.min_units
+
+    def caveat(self) -> str:
+        """What a flag from this funnel must carry when overdispersion could not be estimated.
+
+        With few units, exact limits assume hospitals differ by chance alone, so ordinary
+        between-hospital variation is flagged too: the flag may be a false alarm.
+        """
+        if self.estimable:
+            return ""
+        return (
+            "possibly inflated (overdispersion not estimable with N < "
+            f"{self.min_units} units; here N = {self.n_units})"
+        )
+
+    def describe(self, scale: float = 1.0) -> str:
+        """The limits in words; τ is given in display units (× ``scale``, e.g. per 100,000)."""
+        if not self.estimable:
+            return (
+                f"exact limits: overdispersion not estimable with {self.n_units} units (fewer "
+                f"than {self.min_units}), so limits assume chance alone and flags may be inflated"
+            )
         if not self.applied:
             return (
                 f"exact limits, no overdispersion correction (φ = {self.phi:.2f}, "
-                f"χ² test p = {self.p_value:.3g}, {self.n_units} units; a correction needs a "
-                "significant test and at least 10 units)"
+                f"χ² test {format_p(self.p_value)}, {self.n_units} units; a correction needs "
+                "a significant test)"
             )
         if self.method == "multiplicative":
-            return f"multiplicative overdispersion φ = {self.phi:.2f} (p = {self.p_value:.3g})"
+            return f"multiplicative overdispersion φ = {self.phi:.2f} ({format_p(self.p_value)})"
+        per = "" if scale == 1 else f" per {scale:,.0f}"
         return (
-            f"additive random-effects overdispersion τ = {np.sqrt(self.tau2):.4g} "
-            f"(DerSimonian–Laird; φ = {self.phi:.2f}, p = {self.p_value:.3g})"
+            f"additive random-effects overdispersion τ = {np.sqrt(self.tau2) * scale:.4g}{per} "
+            f"(DerSimonian–Laird; φ = {self.phi:.2f}, {format_p(self.p_value)})"
         )
 
 
@@ -162,7 +193,7 @@ def estimate_overdispersion(
     *,
     winsor: float = 0.1,
     alpha: float = 0.05,
-    min_units: int = 10,
+    min_units: int = MIN_UNITS_OVERDISPERSION,
 ) -> Overdispersion:
     """Estimate overdispersion from the units themselves (Spiegelhalter 2005, 2012).
 
@@ -180,7 +211,7 @@ def estimate_overdispersion(
     y, v = y[keep], v[keep]
     n_units = len(y)
     if n_units < 3 or method == "none" or target <= 0 or (kind == "binomial" and target >= 1):
-        return Overdispersion(method=method, n_units=n_units, winsor=winsor)
+        return Overdispersion(method=method, n_units=n_units, winsor=winsor, min_units=min_units)
     se = standard_error(v, target, kind)
     z = (y - target) / se
     lo, hi = np.quantile(z, [winsor, 1.0 - winsor])
@@ -191,7 +222,7 @@ def estimate_overdispersion(
     denom = w.sum() - (w**2).sum() / w.sum()
     tau2 = float(max(0.0, (n_units * phi - (n_units - 1)) / denom)) if denom > 0 else 0.0
     applied = bool(p_value < alpha and phi > 1.0 and n_units >= min_units)
-    return Overdispersion(method, phi, tau2, n_units, p_value, applied, winsor)
+    return Overdispersion(method, phi, tau2, n_units, p_value, applied, winsor, min_units)
 
 
 @dataclass(frozen=True)
@@ -207,6 +238,38 @@ class FunnelResult:
     volume_label: str = "cases"
     scale: float = 1.0
     notes: list[str] = field(default_factory=list)
+    diagnosis: str | None = None
+
+    def display_table(self) -> pd.DataFrame:
+        """The table as written to ``funnels.csv`` and shown in reports.
+
+        Values, intervals, target and limits are in display units (× ``scale``, recorded in
+        the ``per`` column: a rate per 100,000 is a number per 100,000), events are integers,
+        and so is the volume when it counts cases.
+        """
+        t = self.table.copy()
+        scaled = ["value", "ci_low", "ci_high", "target"]
+        scaled += [c for c in t.columns if c.startswith(("lower_", "upper_"))]
+        t[scaled] = t[scaled] * self.scale
+        t["events"] = as_counts(t["events"])
+        if self.kind == "binomial":
+            t["volume"] = as_counts(t["volume"])
+        t.insert(t.columns.get_loc("value"), "per", self.scale)
+        t.insert(1, "diagnosis", self.diagnosis or "")
+        return t
+
+
+def as_counts(values: pd.Series) -> pd.Series:
+    """Whole numbers as integers (``1994``, not ``1994.0``); anything fractional unchanged.
+
+    Counts should read as counts, but rounding a weighted or fractional count would
+    silently change the data, so that is left as it is.
+    """
+    v = pd.to_numeric(values)
+    finite = v[np.isfinite(v)]
+    if len(finite) and not np.all(finite == np.round(finite)):
+        return values
+    return v.round().astype("Int64")
 
 
 def funnel_table(
@@ -259,6 +322,8 @@ def funnel_table(
     se = standard_error(np.where(used, v, np.nan), target, kind)
     with np.errstate(divide="ignore", invalid="ignore"):
         z = (value - target) / se
+        # A pooled target of 0 or 1 has no variance; every unit then sits on it (z = 0, not NaN).
+        z = np.where(used & (se == 0) & (value == target), 0.0, z)
         if od.applied and od.method == "multiplicative":
             z_adj = z / np.sqrt(od.phi)
         elif od.applied:

@@ -17,9 +17,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from skinml.qc import analyses, shift
+from skinml.qc import analyses, shift, summary_text
 from skinml.qc.flags import combine_flags, funnel_flags
-from skinml.qc.funnel import FunnelResult, OverdispersionMethod
+from skinml.qc.funnel import (
+    MIN_UNITS_OVERDISPERSION,
+    FunnelResult,
+    OverdispersionMethod,
+    as_counts,
+)
 from skinml.qc.records import DEFAULT_MALIGNANT, Records, malignant_mask
 
 
@@ -70,6 +75,7 @@ def analyse_records(records: Records, opts: QcOptions | None = None) -> QcResult
 
     frame = _as_categories(frame)
     frame["_malignant"] = malignant_mask(frame["diagnosis"], opts.malignant).astype(bool)
+    res.summary["malignant_set"] = analyses.malignant_set(frame, opts.malignant)
     volumes = frame.groupby("hospital", sort=True).size()
     hosp = pd.DataFrame({"hospital": volumes.index, "cases": volumes.to_numpy()})
     for h in records.hospitals_without_records:
@@ -90,8 +96,10 @@ def analyse_records(records: Records, opts: QcOptions | None = None) -> QcResult
         [res.excluded, *[e for e in extra_excluded if not e.empty]], ignore_index=True
     )
     res.excluded = res.excluded.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
-    res.tables["funnels"] = pd.concat(
-        [f.table.assign(analysis=a) for a, f in res.funnels], ignore_index=True
+    res.tables["funnels"] = (
+        pd.concat([f.display_table().assign(analysis=a) for a, f in res.funnels], ignore_index=True)
+        if res.funnels
+        else pd.DataFrame()
     )
     res.flags = combine_flags(
         [
@@ -118,12 +126,28 @@ def analyse_records(records: Records, opts: QcOptions | None = None) -> QcResult
             "flagged_units": sorted(res.flags["unit"].astype(str).unique().tolist()),
             "covariates": covs,
             "malignant_codes": sorted(opts.malignant),
+            "malignant_indicators": summary_text.malignant_line(
+                res.summary["malignant_set"], opts.malignant, _labels(frame)
+            ),
             "overdispersion_method": opts.overdispersion,
+            "overdispersion_estimable": bool(
+                frame["hospital"].nunique() >= MIN_UNITS_OVERDISPERSION
+            ),
             "seed": opts.seed,
             "simulated": opts.simulated,
         }
     )
+    res.summary["summary_lines"] = summary_text.records_lines(res.summary, simulated=opts.simulated)
     return res
+
+
+def _labels(frame: pd.DataFrame) -> list[str]:
+    """Every diagnosis code used by the hospitals, the reference or the AI, sorted."""
+    return sorted(
+        set().union(
+            *(frame[c].dropna().astype(str).unique() for c in ("diagnosis", "reference", "ai"))
+        )
+    )
 
 
 def write_outputs(res: QcResult, out_dir: str | PathLike[str]) -> dict[str, Path]:
@@ -154,14 +178,15 @@ def write_outputs(res: QcResult, out_dir: str | PathLike[str]) -> dict[str, Path
 def run_records_qc(
     records: Records, out_dir: str | PathLike[str], opts: QcOptions | None = None
 ) -> QcResult:
-    """Analyse, write the CSVs and (unless disabled) the HTML report ``report.html``."""
+    """Analyse, write the CSVs and (unless disabled) ``report.html``, the per-diagnosis funnel
+    PNGs in ``funnel_plots/`` and one page per hospital in ``units/``."""
     from skinml.qc.report import records_report
 
     opts = opts or QcOptions()
     res = analyse_records(records, opts)
     write_outputs(res, out_dir)
     if opts.report:
-        records_report(res, opts, records).write(Path(out_dir) / "report.html")
+        records_report(res, opts, records, Path(out_dir)).write(Path(out_dir) / "report.html")
     return res
 
 
@@ -176,9 +201,11 @@ def run_rates_qc(
     indicator: str = "rate",
     source: str = "counts",
     report: bool = True,
+    notes: Sequence[str] = (),
 ) -> tuple[list[FunnelResult], pd.DataFrame]:
     """Poisson funnels for aggregated counts; writes ``rates.csv``, ``funnels.csv``, ``flags.csv``,
-    ``excluded_rows.csv``, ``summary.json`` and ``report.html``."""
+    ``excluded_rows.csv``, ``summary.json`` and (unless disabled) ``report.html`` with one page
+    per unit in ``units/``. Rates are written per ``per`` person-years, counts as integers."""
     from skinml.qc.rates import rate_funnels
     from skinml.qc.report import rates_report
 
@@ -187,30 +214,46 @@ def run_rates_qc(
     funnels, table = rate_funnels(
         counts, strata=strata, per=per, overdispersion=overdispersion, indicator=indicator
     )
+    table = table.assign(events=as_counts(table["events"]))
     table.to_csv(out / "rates.csv", index=False)
-    pd.concat([f.table for f in funnels], ignore_index=True).to_csv(
+    pd.concat([f.display_table() for f in funnels], ignore_index=True).to_csv(
         out / "funnels.csv", index=False
     )
     flags = combine_flags([funnel_flags(f, analysis="rate funnel") for f in funnels])
     flags.to_csv(out / "flags.csv", index=False)
     excluded.to_csv(out / "excluded_rows.csv", index=False)
+    flagged = sorted(
+        {
+            str(u)
+            for f in funnels
+            for u in f.table.loc[f.table["status"].isin(["alert", "alarm"]), "unit"]
+        }
+    )
+    events = table["events"].sum()
+    events = int(events) if float(events).is_integer() else float(events)
+    lines = summary_text.rates_lines(
+        len(table), events, float(table["exposure"].sum()), flagged, per=per
+    )
     summary = {
         "units": len(table),
-        "events": float(table["events"].sum()),
+        "events": events,
         "exposure": float(table["exposure"].sum()),
         "strata": list(strata),
         "per": per,
+        "overdispersion_estimable": len(table) >= MIN_UNITS_OVERDISPERSION,
         "funnels": [
             {
                 "indicator": f.indicator,
                 "target": f.target * f.scale,
-                "overdispersion": f.overdispersion.describe(),
+                "per": f.scale,
+                "overdispersion": f.overdispersion.describe(f.scale),
                 "alert": sorted(f.table.loc[f.table["status"] == "alert", "unit"].astype(str)),
                 "alarm": sorted(f.table.loc[f.table["status"] == "alarm", "unit"].astype(str)),
             }
             for f in funnels
         ],
         "rows_excluded": len(excluded),
+        "summary_lines": lines,
     }
     (out / "summary.json").write_text(
         json.dumps(summary, indent=2, default=_json_default), encoding="utf-8"
@@ -222,7 +265,9 @@ def run_rates_qc(
             excluded,
             title=f"skinml-qc: {indicator} per unit",
             source=source,
-            notes=[],
+            notes=list(notes),
+            lines=lines,
+            out_dir=out,
         ).write(out / "report.html")
     return funnels, flags
 

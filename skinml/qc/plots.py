@@ -27,17 +27,28 @@ def _pyplot() -> Any:
 
 
 def funnel_plot(
-    result: FunnelResult, *, label_points: bool = True, title: str | None = None
+    result: FunnelResult,
+    *,
+    label_points: bool = True,
+    title: str | None = None,
+    ax: Any = None,
 ) -> Any:
     """Indicator against volume with the target line and the 95% / 99.8% limits.
 
-    Points are coloured by status and labelled by name; there is no ranking.
+    Points are coloured by status and labelled by name; there is no ranking. Values are
+    drawn in display units (× ``result.scale``), and the axis says so (e.g. "per 100,000").
+    With ``ax`` the funnel is drawn into an existing axes (a grid) and its figure returned.
     """
     plt = _pyplot()
     t = result.table[result.table["volume"] > 0]
-    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    small = ax is not None
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    else:
+        fig = ax.figure
     if t.empty:
         ax.text(0.5, 0.5, "no units with volume > 0", ha="center", transform=ax.transAxes)
+        ax.set_title(title if title is not None else result.indicator, fontsize=9)
         return fig
     vmin, vmax = max(t["volume"].min() * 0.7, 1e-9), t["volume"].max() * 1.3
     grid = np.geomspace(vmin, vmax, 300) if vmax / vmin > 20 else np.linspace(vmin, vmax, 300)
@@ -64,11 +75,35 @@ def funnel_plot(
     if vmax / vmin > 20:
         ax.set_xscale("log")
     ax.set_xlabel(result.volume_label)
-    ax.set_ylabel(result.indicator if s == 1 else f"{result.indicator}")
-    ax.set_title(title or result.indicator, fontsize=10)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_ylabel(_value_label(result))
+    ax.set_title(result.indicator if title in (None, "") else title, fontsize=8 if small else 10)
+    ax.legend(fontsize=6 if small else 7, loc="best")
     ax.grid(alpha=0.25)
     return fig
+
+
+def funnel_grid(funnels: list[FunnelResult], *, title: str, ncols: int = 2) -> Any:
+    """Several funnels side by side (e.g. every indicator of one diagnosis) in one figure."""
+    plt = _pyplot()
+    n = max(len(funnels), 1)
+    cols = min(ncols, n)
+    rows = -(-n // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
+    for ax, f in zip(axes.ravel(), funnels, strict=False):
+        funnel_plot(f, ax=ax, title="")
+    for ax in axes.ravel()[len(funnels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+def _value_label(result: FunnelResult) -> str:
+    if result.scale != 1:
+        return f"{result.indicator.split(' (')[0]} per {result.scale:,.0f} {result.volume_label}"
+    if result.kind == "binomial":
+        return "proportion"
+    return "observed / expected" if result.target == 1.0 else "rate"
 
 
 def mix_plot(cells: pd.DataFrame, *, value: str = "share", title: str = "") -> Any:

@@ -132,7 +132,7 @@ def rate_funnels(
         agg.index,
         agg["events"],
         agg["exposure"],
-        indicator=f"{indicator} (crude, per {per:g} person-years)",
+        indicator=f"{indicator} (crude, per {per:,.0f} person-years)",
         kind="poisson",
         overdispersion=overdispersion,
         volume_label="person-years",

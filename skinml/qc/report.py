@@ -9,19 +9,31 @@ themselves different; did anything change over time; how was it computed.
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pandas as pd
 
 from skinml.qc import plots
-from skinml.qc.funnel import FunnelResult
+from skinml.qc.funnel import FunnelResult, as_counts
 from skinml.qc.records import Records, describe_exclusions
+from skinml.qc.summary_text import NOT_A_LEAGUE_TABLE as _NOT_A_LEAGUE_TABLE
+from skinml.qc.summary_text import overdispersion_line
+from skinml.qc.unit_pages import UnitTable, file_names, write_unit_pages
 from skinml.reporting.html import HtmlReport
+from skinml.reporting.text import format_p, format_p_cell
 
-_NOT_A_LEAGUE_TABLE = (
-    "Hospitals are listed by name, never ranked. A point outside a funnel limit means "
-    "'more different than chance explains at this volume', not 'worse'; check case mix, "
-    "referral pathway and data completeness before talking about skill."
-)
+PLOTS_DIR = "funnel_plots"
+_FUNNEL_COLUMNS = [
+    "unit",
+    "volume",
+    "events",
+    "value",
+    "ci_low",
+    "ci_high",
+    "z_adjusted",
+    "status",
+    "direction",
+]
 _KEY_INDICATORS = (
     "malignant diagnosis rate (crude)",
     "malignant diagnoses, observed/expected",
@@ -40,25 +52,60 @@ def _funnel_section(
         if not any(k in f.indicator for k in keys):
             continue
         rep.heading(f"Funnel: {f.indicator}", 3)
+        rep.figure(plots.funnel_plot(f), caption=_caption(analysis, f))
+        rep.table(_funnel_rows(f))
+
+
+def _funnel_rows(f: FunnelResult) -> pd.DataFrame:
+    """A funnel's table as shown: display units, and the unit in the header when scaled."""
+    t = f.display_table()[_FUNNEL_COLUMNS]
+    if f.scale == 1:
+        return t
+    per = f"per {f.scale:,.0f}"
+    return t.rename(columns={c: f"{c} ({per})" for c in ("value", "ci_low", "ci_high")})
+
+
+def _caption(analysis: str, f: FunnelResult) -> str:
+    per = f" per {f.scale:,.0f}" if f.scale != 1 else ""
+    return (
+        f"{analysis}; target {f.target * f.scale:.4g}{per}; {f.overdispersion.describe(f.scale)}."
+    )
+
+
+def _per_diagnosis_section(
+    rep: HtmlReport, funnels: list[tuple[str, FunnelResult]], out_dir: Path | None
+) -> None:
+    """One grid of funnels per diagnosis, embedded and written to ``funnel_plots/``."""
+    by_dx: dict[str, list[FunnelResult]] = {}
+    for _, f in funnels:
+        if f.diagnosis is not None:
+            by_dx.setdefault(f.diagnosis, []).append(f)
+    if not by_dx:
+        return
+    rep.heading("Per-diagnosis funnels")
+    rep.paragraph(
+        "Each diagnosis's share of a hospital's cases (crude and, with covariates, against its "
+        "case mix) and, with a reference, how often it is called when the reference says so "
+        "(sensitivity) and when it does not (over-call). "
+        + (f"Also written as {PLOTS_DIR}/diagnosis_<name>.png." if out_dir else "")
+    )
+    names = file_names(list(by_dx), ".png")
+    for dx in sorted(by_dx):
+        save = out_dir / PLOTS_DIR / f"diagnosis_{names[dx]}" if out_dir else None
         rep.figure(
-            plots.funnel_plot(f),
-            caption=f"{analysis}; target {f.target * f.scale:.4g}; {f.overdispersion.describe()}.",
+            plots.funnel_grid(by_dx[dx], title=f"Diagnosis: {dx}"),
+            caption=f"{dx}: {len(by_dx[dx])} funnel(s); rows in funnels.csv (diagnosis = {dx}).",
+            save_to=save,
         )
-        cols = [
-            "unit",
-            "volume",
-            "events",
-            "value",
-            "ci_low",
-            "ci_high",
-            "z_adjusted",
-            "status",
-            "direction",
-        ]
-        t = f.table[cols].copy()
-        for c in ("value", "ci_low", "ci_high"):
-            t[c] = t[c] * f.scale
-        rep.table(t)
+
+
+def _p_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """p-value columns as text ("< 0.001", never "0.000")."""
+    out = frame.copy()
+    for c in out.columns:
+        if c.startswith("p_value") or c.endswith("_p_all_groups"):
+            out[c] = out[c].map(format_p_cell)
+    return out
 
 
 def _flags_section(rep: HtmlReport, flags: pd.DataFrame) -> None:
@@ -94,35 +141,31 @@ def _exclusions_section(
         )
 
 
-def records_report(res, opts, records: Records) -> HtmlReport:
-    """Build the report for ``skinml-qc records``."""
+def records_report(res, opts, records: Records, out_dir: Path | None = None) -> HtmlReport:
+    """Build the report for ``skinml-qc records``.
+
+    With ``out_dir`` the per-diagnosis funnel grids are also written as PNGs and one page
+    per hospital is written to ``units/`` and linked from the report.
+    """
     sim = " (SIMULATED DATA)" if opts.simulated else ""
     rep = HtmlReport(
         opts.title + sim,
         f"Source: {records.source} · generated {date.today().isoformat()} · seed {opts.seed}",
     )
     s = res.summary
-    lines = [
-        f"{s['records_used']} records from {s['hospitals']} hospitals analysed; "
-        f"{s['rows_excluded_from_all']} row(s) excluded from all analyses "
-        f"({s['exclusion_entries']} "
-        "problem entries in total, listed below and in excluded_rows.csv).",
-        f"{s['flags']} flag(s) on {len(s['flagged_units'])} unit(s): "
-        + (", ".join(s["flagged_units"][:30]) or "none")
-        + ".",
-        _NOT_A_LEAGUE_TABLE,
-    ]
-    if opts.simulated:
-        lines.insert(0, "These records are SIMULATED; no real hospital is described.")
-    rep.verdict(lines, tone="warn" if s["flags"] else "good")
+    rep.verdict(s["summary_lines"], tone="warn" if s["flags"] else "good")
     for note in res.notes:
         rep.paragraph(note, css_class="small")
     _flags_section(rep, res.flags)
+    if out_dir is not None:
+        rep.heading("Per-hospital pages")
+        links = _hospital_pages(res, opts, out_dir)
+        rep.links([(href, unit) for unit, href in sorted(links.items())])
 
     rep.heading("Diagnosis mix")
     o = s["mix_overall_crude"]
     rep.paragraph(
-        f"Crude: χ² = {o['chi2']:.1f} on {o['df']} df (p = {o['p_value']:.2g}), Cramér's V = "
+        f"Crude: χ² = {o['chi2']:.1f} on {o['df']} df ({format_p(o['p_value'])}), Cramér's V = "
         f"{o['cramers_v']:.3f} "
         f"over {o['n']} cases. Each cell's adjusted residual is ≈ N(0, 1) if hospital and "
         "diagnosis were "
@@ -160,9 +203,9 @@ def records_report(res, opts, records: Records) -> HtmlReport:
                 title="Standardised residuals after case-mix adjustment (O − E)/SD",
             )
         )
-        rep.table(res.tables["mix_tests"])
+        rep.table(_p_cells(res.tables["mix_tests"]))
     else:
-        rep.table(res.tables["mix_tests"])
+        rep.table(_p_cells(res.tables["mix_tests"]))
         rep.paragraph(
             "No case-mix covariates were available, so only the crude comparison is shown.",
             css_class="small",
@@ -175,11 +218,11 @@ def records_report(res, opts, records: Records) -> HtmlReport:
         "Exact binomial/Poisson limits are used unless the units vary more than chance allows, "
         "in which "
         "case the limits are widened by the estimated overdispersion (Spiegelhalter 2005; 2012). "
-        "Per-diagnosis "
-        "funnels are in funnels.csv and feed the flags table.",
+        "Per-diagnosis funnels follow below, are in funnels.csv and feed the flags table.",
         css_class="small",
     )
     _funnel_section(rep, res.funnels, keys=_KEY_INDICATORS)
+    _per_diagnosis_section(rep, res.funnels, out_dir)
 
     for ref, label in (("reference", "expert reference"), ("ai", "AI")):
         if f"agreement_{ref}" in res.tables:
@@ -216,7 +259,7 @@ def records_report(res, opts, records: Records) -> HtmlReport:
                 "clinicians' and the model's calls.",
                 css_class="small",
             )
-            rep.table(t)
+            rep.table(_p_cells(t))
 
     if "cusum_summary" in res.tables:
         rep.heading("Change over time (monthly CUSUM)")
@@ -232,8 +275,41 @@ def records_report(res, opts, records: Records) -> HtmlReport:
             rep.figure(plots.cusum_plot(res.tables["cusum_monthly"], h))
 
     _exclusions_section(rep, res.excluded, records.hospitals_without_records)
-    _methods(rep, opts)
+    _methods(rep, opts, res.summary.get("malignant_set", []))
     return rep
+
+
+def _hospital_pages(res, opts, out_dir: Path) -> dict[str, str]:
+    """Write one page per hospital (see :mod:`skinml.qc.unit_pages`); return the links."""
+    hosp = res.tables["hospitals"]
+    tables = [UnitTable("Diagnosis mix (crude)", res.tables["mix_crude"])]
+    for name, title in (
+        ("mix_adjusted", "Diagnosis mix against case mix (observed / expected)"),
+        ("agreement_reference", "Agreement with the expert reference"),
+        ("agreement_ai", "Agreement with the AI"),
+        ("shared_case_agreement", "Agreement with other hospitals on shared cases"),
+        ("model_behaviour_hospital", "Model confidence and out-of-distribution rate"),
+        ("image_shift_hospital", "Image statistics against all other images"),
+        ("cusum_summary", "Change over time (monthly CUSUM)"),
+    ):
+        if name in res.tables and "hospital" in res.tables[name]:
+            tables.append(UnitTable(title, _p_cells(res.tables[name])))
+    return write_unit_pages(
+        out_dir,
+        units=list(hosp["hospital"].astype(str)),
+        unit_type="hospital",
+        funnels=[(a, f) for a, f in res.funnels if f.table["unit_type"].iloc[0] == "hospital"],
+        flags=res.flags,
+        tables=tables,
+        header_lines=[
+            overdispersion_line(res.summary["hospitals"]),
+            res.summary["malignant_indicators"],
+        ],
+        counts={
+            str(h): f"{int(n)} cases" for h, n in zip(hosp["hospital"], hosp["cases"], strict=True)
+        },
+        title=opts.title + (" (SIMULATED DATA)" if opts.simulated else ""),
+    )
 
 
 def rates_report(
@@ -244,42 +320,37 @@ def rates_report(
     title: str,
     source: str,
     notes: list[str],
+    lines: list[str],
+    out_dir: Path | None = None,
 ) -> HtmlReport:
-    """Build the report for ``skinml-qc rates``."""
+    """Build the report for ``skinml-qc rates`` (with ``out_dir``: also one page per unit)."""
     rep = HtmlReport(title, f"Source: {source} · generated {date.today().isoformat()}")
-    flagged = sorted(
-        {
-            u
-            for f in funnels
-            for u in f.table.loc[f.table["status"].isin(["alert", "alarm"]), "unit"]
-        }
-    )
-    rep.verdict(
-        [
-            f"{len(table)} units, {int(table['events'].sum())} events over "
-            f"{table['exposure'].sum():,.0f} units of exposure.",
-            "Outside a 95% limit in at least one funnel: "
-            f"{', '.join(map(str, flagged)) or 'none'}.",
-            _NOT_A_LEAGUE_TABLE,
-        ],
-        tone="warn" if flagged else "good",
-    )
+    flagged = any(f.table["status"].isin(["alert", "alarm"]).any() for f in funnels)
+    rep.verdict(lines, tone="warn" if flagged else "good")
     for n in notes:
         rep.paragraph(n, css_class="small")
+    shown = _display_counts(table)
+    if out_dir is not None:
+        rep.heading("Per-unit pages")
+        units = list(table["hospital"].astype(str))
+        links = write_unit_pages(
+            out_dir,
+            units=units,
+            unit_type="hospital",
+            funnels=[("rate funnel", f) for f in funnels],
+            flags=_rate_flags(funnels),
+            tables=[UnitTable("Counts", shown)],
+            header_lines=[overdispersion_line(len(units), "units")],
+            title=title,
+            unit_label="unit",
+        )
+        rep.links([(href, unit) for unit, href in sorted(links.items())])
     for f in funnels:
         rep.heading(f.indicator)
-        rep.figure(
-            plots.funnel_plot(f),
-            caption=f"target {f.target * f.scale:.4g}; {f.overdispersion.describe()}",
-        )
-        t = f.table[
-            ["unit", "volume", "events", "value", "ci_low", "ci_high", "z_adjusted", "status"]
-        ].copy()
-        for c in ("value", "ci_low", "ci_high"):
-            t[c] = t[c] * f.scale
-        rep.table(t)
+        rep.figure(plots.funnel_plot(f), caption=_caption("rate funnel", f))
+        rep.table(_funnel_rows(f))
     rep.heading("Per-unit table")
-    rep.table(table)
+    rep.table(shown)
     rep.heading("Excluded rows")
     rep.paragraph(
         "No row was excluded."
@@ -291,7 +362,21 @@ def rates_report(
     return rep
 
 
-def _methods(rep: HtmlReport, opts) -> None:
+def _display_counts(table: pd.DataFrame) -> pd.DataFrame:
+    """Events as integer counts and person-years as whole numbers (rates stay per ``per``)."""
+    out = table.rename(columns={"exposure": "person_years"})
+    out["events"] = as_counts(out["events"])
+    out["person_years"] = out["person_years"].round().astype("Int64")
+    return out
+
+
+def _rate_flags(funnels: list[FunnelResult]) -> pd.DataFrame:
+    from skinml.qc.flags import combine_flags, funnel_flags
+
+    return combine_flags([funnel_flags(f, analysis="rate funnel") for f in funnels])
+
+
+def _methods(rep: HtmlReport, opts, malignant_set: list[str]) -> None:
     rep.heading("Methods")
     rep.verdict(
         [
@@ -311,7 +396,8 @@ def _methods(rep: HtmlReport, opts) -> None:
             "banded covariates "
             "without a hospital term; expected counts summed per hospital (indirect "
             "standardisation).",
-            f"Malignant codes: {', '.join(sorted(opts.malignant))}.",
+            f"Malignant codes: {', '.join(sorted(opts.malignant))} (present here: "
+            f"{', '.join(malignant_set) or 'none, so no malignancy indicator was computed'}).",
             f"Bootstrap: {opts.n_bootstrap} case resamples, seed {opts.seed}.",
         ]
     )

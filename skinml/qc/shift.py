@@ -36,6 +36,9 @@ STAT_COLUMNS: tuple[str, ...] = (
     "megapixels",
 )
 
+#: Spread below this fraction of a statistic's magnitude is rounding noise, not variation.
+_ZERO_SPREAD = 1e-9
+
 
 def collect_image_stats(
     frame: pd.DataFrame, image_root: str | PathLike[str], *, progress: bool = True
@@ -94,24 +97,37 @@ def standardized_differences(
 
     Also carries the Kruskal–Wallis p-value of the column across all groups, so that a
     reader sees both "which group" and "is there any difference at all".
+
+    A statistic with no spread (every image the same size) is compared with a tolerance,
+    not exactly: means of identical floats differ in the last bits, and dividing that
+    rounding noise by a rounding-noise SD gave |d| near 1 and a shift alarm. Such a
+    statistic gets d = 0 and a ``note``; one that varies between groups but not within
+    them (two devices, each with one fixed resolution) has no defined d (NaN, with a
+    ``note``) and is never flagged.
     """
     out = []
     cols = [c for c in columns if c in values]
     valid = values[values[group].notna()]
     for c in cols:
         x = valid[c].astype(float)
-        groups = [g.to_numpy() for _, g in x.groupby(valid[group])]
-        kw_p = (
-            float(stats.kruskal(*groups).pvalue) if len(groups) > 1 and x.nunique() > 1 else np.nan
-        )
-        for name, g in valid.groupby(group, sort=True):
+        tol = _ZERO_SPREAD * max(float(x.abs().max()), 1.0) if len(x) else 0.0
+        constant = len(x) == 0 or float(x.max() - x.min()) <= tol
+        groups = [g.to_numpy() for _, g in x.groupby(valid[group], observed=True)]
+        kw_p = float(stats.kruskal(*groups).pvalue) if len(groups) > 1 and not constant else np.nan
+        for name, g in valid.groupby(group, sort=True, observed=True):
             a = g[c].astype(float).to_numpy()
             b = x[valid[group] != name].to_numpy()
             n1, n2 = len(a), len(b)
             if n1 < 2 or n2 < 2:
                 continue
             pooled = np.sqrt(((n1 - 1) * a.var(ddof=1) + (n2 - 1) * b.var(ddof=1)) / (n1 + n2 - 2))
-            d = (a.mean() - b.mean()) / pooled if pooled > 0 else 0.0
+            note = ""
+            if constant:
+                d, note = 0.0, "the same in every image: nothing differs"
+            elif pooled <= tol:
+                d, note = np.nan, "no variation within groups, so Cohen's d is undefined"
+            else:
+                d = float((a.mean() - b.mean()) / pooled)
             se = np.sqrt((n1 + n2) / (n1 * n2) + d**2 / (2 * (n1 + n2)))
             out.append(
                 {
@@ -119,12 +135,13 @@ def standardized_differences(
                     "statistic": c,
                     "n": n1,
                     "mean": a.mean(),
-                    "sd": a.std(ddof=1),
+                    "sd": 0.0 if np.ptp(a) <= tol else a.std(ddof=1),
                     "mean_others": b.mean(),
                     "cohens_d": d,
                     "d_ci_low": d - 1.96 * se,
                     "d_ci_high": d + 1.96 * se,
                     "kruskal_p_all_groups": kw_p,
+                    "note": note,
                 }
             )
     return pd.DataFrame(out)

@@ -2,7 +2,8 @@
 
 Reports go to residents, quality leads and clinicians who will double-click a
 file, so everything (plots, images, styles) is embedded; there are no
-external links, scripts or fonts.
+external links, scripts or fonts. The only links are relative ones to pages
+written next to the report (:meth:`HtmlReport.links`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import io
 from os import PathLike
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;max-width:1100px;
@@ -33,13 +35,21 @@ img.plot{max-width:100%}.small{font-size:.85em;color:#5b6b7c}
 """
 
 
-def figure_to_data_uri(fig: Any, *, dpi: int = 110) -> str:
-    """Render a matplotlib figure to a PNG data URI and close it."""
+def figure_to_data_uri(
+    fig: Any, *, dpi: int = 110, save_to: str | PathLike[str] | None = None
+) -> str:
+    """Render a matplotlib figure to a PNG data URI and close it.
+
+    With ``save_to`` the same PNG is also written there (rendered once, used twice).
+    """
     import matplotlib.pyplot as plt
 
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
     plt.close(fig)
+    if save_to is not None:
+        Path(save_to).parent.mkdir(parents=True, exist_ok=True)
+        Path(save_to).write_bytes(buf.getvalue())
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -104,8 +114,11 @@ class HtmlReport:
         )
         return self
 
-    def figure(self, fig: Any, *, caption: str = "") -> HtmlReport:
-        uri = figure_to_data_uri(fig)
+    def figure(
+        self, fig: Any, *, caption: str = "", save_to: str | PathLike[str] | None = None
+    ) -> HtmlReport:
+        """An embedded plot; ``save_to`` also writes it as a PNG file."""
+        uri = figure_to_data_uri(fig, save_to=save_to)
         cap = f'<div class="small">{html.escape(caption)}</div>' if caption else ""
         self._parts.append(
             f'<div><img class="plot" src="{uri}" alt="{html.escape(caption)}">{cap}</div>'
@@ -121,6 +134,15 @@ class HtmlReport:
                 f'<div class="card"><img src="{uri}" alt=""><div>{html.escape(caption)}</div></div>'
             )
         self._parts.append(f'<div class="grid">{"".join(out)}</div>')
+        return self
+
+    def links(self, items: list[tuple[str, str]]) -> HtmlReport:
+        """A list of relative links ``(href, text)`` to files written next to the report."""
+        lis = "".join(
+            f'<li><a href="{html.escape(quote(href), quote=True)}">{html.escape(text)}</a></li>'
+            for href, text in items
+        )
+        self._parts.append(f"<ul>{lis}</ul>")
         return self
 
     def raw_html(self, fragment: str) -> HtmlReport:

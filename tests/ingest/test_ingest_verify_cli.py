@@ -80,7 +80,7 @@ def test_cli_run_then_verify(sim, deliveries, tmp_path, capsys) -> None:
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "32 inputs: 18 images accepted, 14 rejected" in printed
+    assert "32 inputs received = 18 accepted + 14 rejected" in printed
     assert str(out / "rejected.csv") in printed and str(out / "ingest_report.html") in printed
     assert sim.KEY.decode() not in printed
     assert main(["verify", str(out)]) == 0

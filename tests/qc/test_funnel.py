@@ -104,3 +104,42 @@ def test_zero_volume_is_reported_not_dropped():
     f = funnel_table(["a", "b", "c"], [0, 10, 12], [0, 100, 100], indicator="x")
     assert f.table.set_index("unit").loc["a", "status"] == "no cases"
     assert len(f.table) == 3
+
+
+def test_pooled_target_of_zero_gives_zero_z_not_nan():
+    """A diagnosis nobody makes (or a malignant rate of 0) has no variance: z is 0, not NaN."""
+    f = funnel_table(["a", "b", "c"], [0, 0, 0], [40, 60, 80], indicator="x")
+    assert f.target == 0 and (f.table["z"] == 0).all() and (f.table["z_adjusted"] == 0).all()
+    assert (f.table["status"] == "within").all()
+
+
+def test_few_units_are_described_as_not_estimable_and_flags_carry_it():
+    from skinml.qc.flags import funnel_flags
+
+    f = funnel_table(["a", "b", "c", "d"], [10, 12, 11, 60], [100, 100, 100, 100], indicator="x")
+    assert not f.overdispersion.estimable
+    assert "not estimable with 4 units" in f.overdispersion.describe()
+    flags = funnel_flags(f, analysis="test")
+    assert "d" in set(flags["unit"])
+    caveat = "possibly inflated (overdispersion not estimable with N < 10 units; here N = 4)"
+    assert (flags["caveat"] == caveat).all() and flags["reason"].str.endswith(caveat).all()
+
+
+def test_p_values_are_never_printed_as_zero():
+    from skinml.qc.funnel import Overdispersion
+    from skinml.reporting.text import format_p, format_p_cell
+
+    assert format_p(0.0) == "p < 0.001" and format_p(1e-300) == "p < 0.001"
+    assert format_p(0.0123) == "p = 0.012" and format_p(0.5) == "p = 0.50"
+    assert format_p_cell(0.0) == "< 0.001" and format_p_cell(float("nan")) == ""
+    od = Overdispersion("additive", phi=40.0, tau2=1e-8, n_units=22, p_value=0.0, applied=True)
+    assert "p < 0.001" in od.describe() and "p = 0" not in od.describe()
+    assert "τ = 10 per 100,000" in od.describe(scale=1e5)  # in the units the plot shows
+
+
+def test_display_table_scales_rates_and_keeps_counts_whole():
+    f = funnel_table(["a", "b"], [20, 30], [1e5, 2e5], indicator="r", kind="poisson", scale=1e5)
+    t = f.display_table()
+    assert list(t["per"]) == [1e5, 1e5] and t["events"].dtype == "Int64"
+    assert t["value"].tolist() == pytest.approx([20.0, 15.0])
+    assert t["target"].iloc[0] == pytest.approx(50 / 3)
