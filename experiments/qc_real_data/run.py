@@ -101,7 +101,7 @@ def chile(shared: Path, out: Path) -> dict:
         t = f.table
         res[f.indicator] = {
             "target": f.target * f.scale,
-            "overdispersion": f.overdispersion.describe(),
+            "overdispersion": f.overdispersion.describe(scale=f.scale),
             "phi": f.overdispersion.phi,
             "tau2": f.overdispersion.tau2,
             "alarm_high": sorted(
