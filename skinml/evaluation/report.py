@@ -195,11 +195,13 @@ class Evaluation:
     n_groups: int | None = None
 
     def flat_metrics(self, prefix: str | None = None) -> dict[str, float]:
-        """Flat ``{prefix}_{metric}[_ci_low|_ci_high]`` floats for ``mlflow.log_metrics``.
+        """Flat ``{prefix}_{metric}[_ci_low|_ci_high]`` floats (``metrics.json``).
 
         Per-class sensitivity, specificity, F1, AUC and ECE are included as
         ``{prefix}_{class}_{metric}``. Undefined (NaN) values are left out,
         because MLflow charts cannot show them; ``to_dict`` keeps them as null.
+        skinml-train logs these to MLflow without the ``_ci_`` keys, whose place
+        there is :meth:`interval_table`.
         """
         p = metric_key(self.split if prefix is None else prefix)
         out: dict[str, float] = {f"{p}_n": float(self.n)}
