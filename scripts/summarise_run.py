@@ -116,7 +116,7 @@ def summarise(run_dir: Path, *, one_vs_rest: list[str], time_file: Path | None) 
         "image_size": cfg["data"]["image_size"],
         "seed": cfg["seed"],
         "epochs_run": len(history),
-        "best_epoch": int(metrics["best_epoch"]) + 1,
+        "best_epoch": int(metrics["best_epoch"]),  # counted from 1 by skinml-train
         "tta": cfg["trainer"]["tta"],
         "test_n": int(metrics["test_n"]),
     }

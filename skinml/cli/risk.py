@@ -45,7 +45,7 @@ def run_from_config(cfg: DictConfig, out_dir: Path) -> dict[str, Any]:
         raise ConfigError(f"unknown mode {cfg.mode!r}", expected="train or simulate")
     dataset = prepare_dataset(cfg, out_dir)  # bad input fails here, before MLflow starts
     tracker = instantiate(cfg.tracking)
-    run_name = f"{cfg.model.name}-{cfg.data.name}"
+    run_name = f"{cfg.data.name}-{cfg.model.name}-seed{cfg.seed}"
     with tracker.start(
         run_name, tags={"task": "tabular_risk", "simulated": str(cfg.data.kind == "simulated")}
     ):
@@ -77,12 +77,16 @@ def _app(cfg: DictConfig) -> None:
     m = doc["metrics_test"]["auc"]
     print(
         f"{'SIMULATED ' if doc['simulated'] else ''}{doc['dataset']} / {doc['model']}: test AUC "
-        f"{m['value']:.3f} [{m['ci_low']:.3f}, {m['ci_high']:.3f}]\n"
+        f"{m['value']:.3f}, 95% CI {m['ci_low']:.3f}-{m['ci_high']:.3f}\n"
         f"  metrics: {out_dir / 'metrics.json'}\n  report:  {out_dir / 'report.html'}\n"
         f"  model:   {doc['model_file']} (+ .sha256)\n  MLflow run: {doc['mlflow_run_id']} "
         f"({cfg.tracking.tracking_uri})\n"
         f"  predict: skinml-predict {doc['model_file']} patients.csv -o risk.csv"
     )
+    from skinml.modelfile.metadata import warning_line
+
+    for w in doc.get("warnings", []):
+        print(warning_line(w))
 
 
 def main() -> None:

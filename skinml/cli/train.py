@@ -46,24 +46,34 @@ def _main(cfg: DictConfig) -> float | None:
     return outcome.metrics.get("val_balanced_accuracy")  # the objective for sweepers
 
 
-def _print_summary(outcome) -> None:
+def summary_lines(outcome) -> list[str]:
+    """The closing console summary; plain warnings come last, where they are read."""
     m = outcome.metrics
+    test = outcome.test
+    h = test.headline if test is not None else {}
 
     def ci(name: str) -> str:
+        key = name.removeprefix("test_")
+        if key in h:
+            return str(h[key])
         v = m.get(name)
-        if v is None:
-            return "n/a"
-        lo, hi = m.get(f"{name}_ci_low"), m.get(f"{name}_ci_high")
-        return f"{v:.3f} [{lo:.3f}, {hi:.3f}]" if lo is not None and hi is not None else f"{v:.3f}"
+        return "n/a" if v is None else f"{v:.3f}"
 
+    threshold = m.get("malignant_threshold")
+    at = (
+        f"flag p_malignant >= {threshold:.4f}, chosen on validation"
+        if threshold is not None
+        else "arg-max rule"
+    )
+    best = "" if outcome.best_epoch is None else f", best epoch {outcome.best_epoch}"
     lines = [
         "",
-        "skinml-train finished.",
-        f"  test accuracy          {ci('test_accuracy')}  (95% bootstrap CI)",
-        f"  test balanced accuracy {ci('test_balanced_accuracy')}",
-        f"  test macro AUC         {ci('test_macro_auc')}",
-        f"  test malignant sens.   {ci('test_malignant_sensitivity')}"
-        " (at the threshold chosen on validation)",
+        f"skinml-train finished{best}.",
+        f"  test accuracy          {ci('test_accuracy')}  (arg-max class; Wilson CI)",
+        f"  test balanced accuracy {ci('test_balanced_accuracy')}  (bootstrap CI)",
+        f"  test macro AUC         {ci('test_macro_auc')}  (bootstrap CI)",
+        f"  test malignant sens.   {ci('test_malignant_sensitivity')}  ({at}; Wilson CI)",
+        f"  test malignant spec.   {ci('test_malignant_specificity')}",
         "  ECE before/after temperature scaling: "
         f"{m.get('test_ece_before_calibration', float('nan')):.3f} / "
         f"{m.get('test_ece_after_calibration', float('nan')):.3f}",
@@ -79,7 +89,16 @@ def _print_summary(outcome) -> None:
         f"  MLflow run    : {outcome.mlflow_run_id} in {outcome.tracking_uri}",
         f"  browse runs   : mlflow ui --backend-store-uri {outcome.tracking_uri}",
     ]
-    print("\n".join(lines))
+    if outcome.warnings:
+        from skinml.modelfile.metadata import warning_line
+
+        lines.append("")
+        lines += [warning_line(w) for w in outcome.warnings]
+    return lines
+
+
+def _print_summary(outcome) -> None:
+    print("\n".join(summary_lines(outcome)))
 
 
 def main() -> None:

@@ -9,7 +9,7 @@ applied to test)::
         malignant_probability(val_p, classes, malignant), np.isin(y_val, mal_idx)
     )
     ev = evaluate(y_test, test_p, classes, malignant, threshold=picker, groups=patient_ids)
-    mlflow.log_metrics(ev.flat_metrics())
+    print(ev.summary())
 """
 
 from skinml.evaluation.calibration import (
@@ -35,6 +35,7 @@ from skinml.evaluation.thresholds import (
     sensitivity_specificity,
     threshold_for_sensitivity,
 )
+from skinml.evaluation.verdict import auc_warning, evaluation_warnings, operating_point_warnings
 
 __all__ = [
     "AGE_BANDS",
@@ -44,14 +45,17 @@ __all__ = [
     "TemperatureScaler",
     "accuracy",
     "age_band",
+    "auc_warning",
     "balanced_accuracy",
     "calibration_table",
     "classwise_ece",
     "evaluate",
+    "evaluation_warnings",
     "expected_calibration_error",
     "fit_temperature",
     "macro_auc",
     "malignant_probability",
+    "operating_point_warnings",
     "per_class_table",
     "plot_confusion_matrix",
     "plot_reliability",

@@ -24,7 +24,11 @@ def _figure(width: float, height: float):
 
 
 def plot_confusion_matrix(cm: np.ndarray, classes: Sequence[str], normalize: bool = True):
-    """Confusion matrix heat map; rows are true classes, columns predictions.
+    """Confusion matrix heat map; rows are true classes, columns arg-max predictions.
+
+    The prediction is the most probable class: the malignancy operating threshold
+    plays no part here, and the title and axis say so, so that nobody reads the
+    malignant column as the flag rate at the chosen threshold.
 
     With ``normalize`` the colour and the large number are row fractions (the
     per-class sensitivity on the diagonal) and the count is shown beneath, so
@@ -55,10 +59,11 @@ def plot_confusion_matrix(cm: np.ndarray, classes: Sequence[str], normalize: boo
             )
     ax.set_xticks(range(k), [str(c) for c in classes], rotation=45, ha="right")
     ax.set_yticks(range(k), [str(c) for c in classes])
-    ax.set_xlabel("predicted class")
+    ax.set_xlabel("predicted class (arg-max, no malignancy threshold)")
     ax.set_ylabel("true class")
     ax.set_title(
-        "Confusion matrix" + (" (row-normalised; counts in brackets)" if normalize else "")
+        "Confusion matrix, arg-max class"
+        + (" (row-normalised; counts in brackets)" if normalize else "")
     )
     return fig
 
@@ -180,13 +185,13 @@ def plot_subgroups(
     table: pd.DataFrame,
     metrics: Sequence[str] = ("balanced_accuracy", "malignant_sensitivity"),
     *,
-    title: str = "Subgroup performance (95% bootstrap CI)",
+    title: str = "Subgroup performance (95% CI: Wilson for proportions, bootstrap otherwise)",
 ):
     """Forest plot of a :func:`~skinml.evaluation.subgroup_table`, one panel per metric.
 
-    Small subgroups (``small=True``) are drawn hollow and grey without CI and
-    labelled as such; undefined values are written "n/a". The dashed line is
-    the value on all cases.
+    Small subgroups (``small=True``) are drawn hollow and grey (with their Wilson CI
+    for proportions) and labelled as such; undefined values are written "n/a". The
+    dashed line is the value on all cases.
     """
     metrics = [m for m in metrics if m in table.columns]
     if not metrics:
@@ -213,6 +218,8 @@ def plot_subgroups(
                 ax.text(0.5, y0, "n/a", ha="center", va="center", fontsize=7, color="grey")
                 continue
             if row.small:
+                if np.isfinite(lo) and np.isfinite(hi):
+                    ax.plot([lo, hi], [y0, y0], color="grey", lw=1)
                 ax.plot(v, y0, "o", mfc="none", mec="grey")
             else:
                 colour = "black" if row.column == "all" else "tab:blue"

@@ -1,9 +1,13 @@
-"""``evaluate``: every headline metric of a classifier on one split, with bootstrap CIs.
+"""``evaluate``: every headline metric of a classifier on one split, with 95% CIs.
 
-PRODUCT.md: every reported metric on real data carries a bootstrap confidence
-interval and says which split, how many cases and which seed. ``Evaluation``
-keeps exactly that together and turns it into MLflow metrics, a JSON
-document, or the model file's ``MetricWithCI`` records.
+PRODUCT.md: every reported metric on real data carries a confidence interval
+and says which split, how many cases and which seed. Proportions (accuracy,
+malignant sensitivity and specificity) get Wilson score intervals on their real
+counts, because a bootstrap of 8/8 collapses to "1.000 [1.000, 1.000]"; AUC,
+balanced accuracy and ECE get percentile bootstrap intervals (patients
+resampled as clusters). ``Evaluation`` keeps this together and turns it into
+MLflow metrics, an interval table, a JSON document, or the model file's
+``MetricWithCI`` records.
 """
 
 from __future__ import annotations
@@ -31,7 +35,13 @@ from skinml.evaluation.metrics import (
     per_class_table,
 )
 from skinml.evaluation.thresholds import MalignancyThreshold, sensitivity_specificity
-from skinml.stats import BootstrapCI, bootstrap_ci
+from skinml.stats import (
+    BootstrapCI,
+    ProportionCI,
+    bootstrap_ci,
+    proportion_ci,
+    widen_for_clusters,
+)
 
 HEADLINE = (
     "accuracy",
@@ -42,6 +52,12 @@ HEADLINE = (
     "malignant_auc",
     "ece",
 )
+#: headline metrics that are proportions k/n (Wilson intervals on their counts)
+PROPORTIONS = ("accuracy", "malignant_sensitivity", "malignant_specificity")
+#: how ``interval_table`` and the model file name the bootstrap interval
+BOOTSTRAP = "percentile bootstrap"
+
+Interval = BootstrapCI | ProportionCI
 
 
 def _json(value: Any) -> Any:
@@ -85,6 +101,28 @@ def safe_bootstrap(
         return BootstrapCI(nan, nan, nan, n, max(n_bootstrap, 0), seed)
 
 
+def proportion_with_clusters(
+    successes: int,
+    n: int,
+    metric: Callable[..., float],
+    *arrays: np.ndarray,
+    n_bootstrap: int,
+    seed: int,
+    groups: np.ndarray | None,
+) -> ProportionCI:
+    """Wilson interval of ``successes / n``, widened by the cluster bootstrap when clustered.
+
+    Cases are clustered when ``groups`` has fewer distinct ids than cases (several
+    images of one patient); only then is the bootstrap run.
+    """
+    ci = proportion_ci(successes, n)
+    clustered = groups is not None and len(np.unique(groups)) < len(groups)
+    if not clustered or n_bootstrap <= 0 or n == 0:
+        return ci
+    boot = safe_bootstrap(metric, *arrays, n_bootstrap=n_bootstrap, seed=seed, groups=groups)
+    return widen_for_clusters(ci, boot)
+
+
 def resolve_threshold(
     threshold: float | MalignancyThreshold | None,
 ) -> tuple[float | None, str]:
@@ -125,10 +163,12 @@ class Evaluation:
     Attributes:
         headline: ``accuracy``, ``balanced_accuracy``, ``macro_auc``,
             ``malignant_sensitivity``, ``malignant_specificity``, ``malignant_auc``,
-            ``ece`` (and ``ece_before_calibration`` when given), each a
-            :class:`~skinml.stats.BootstrapCI`.
+            ``ece`` (and ``ece_before_calibration`` when given). The proportions in
+            ``PROPORTIONS`` are :class:`~skinml.stats.ProportionCI` (counts and Wilson
+            interval); the others :class:`~skinml.stats.BootstrapCI`.
         per_class: see :func:`~skinml.evaluation.metrics.per_class_table`.
-        confusion: counts, rows = true class, columns = predicted class.
+        confusion: counts, rows = true class, columns = arg-max predicted class (no
+            malignancy threshold involved).
         n: number of cases; split: which split; seed, n_bootstrap: the bootstrap.
         threshold: the malignancy threshold used (None = argmax rule);
             threshold_rule: how it was chosen.
@@ -141,7 +181,7 @@ class Evaluation:
         range of ECE a sample of this size shows, not as a symmetric error bar.
     """
 
-    headline: dict[str, BootstrapCI]
+    headline: dict[str, Interval]
     per_class: pd.DataFrame
     confusion: np.ndarray
     n: int
@@ -155,11 +195,13 @@ class Evaluation:
     n_groups: int | None = None
 
     def flat_metrics(self, prefix: str | None = None) -> dict[str, float]:
-        """Flat ``{prefix}_{metric}[_ci_low|_ci_high]`` floats for ``mlflow.log_metrics``.
+        """Flat ``{prefix}_{metric}[_ci_low|_ci_high]`` floats (``metrics.json``).
 
         Per-class sensitivity, specificity, F1, AUC and ECE are included as
         ``{prefix}_{class}_{metric}``. Undefined (NaN) values are left out,
         because MLflow charts cannot show them; ``to_dict`` keeps them as null.
+        skinml-train logs these to MLflow without the ``_ci_`` keys, whose place
+        there is :meth:`interval_table`.
         """
         p = metric_key(self.split if prefix is None else prefix)
         out: dict[str, float] = {f"{p}_n": float(self.n)}
@@ -196,6 +238,47 @@ class Evaluation:
             }
         )
 
+    def interval_table(self) -> pd.DataFrame:
+        """One row per defined headline metric: value, 95% CI, how it was computed, counts.
+
+        Logged as an MLflow table artifact, so that ``_ci_low``/``_ci_high`` keys do not
+        crowd the run's metric list.
+        """
+        rows = []
+        for name, ci in self.headline.items():
+            if not math.isfinite(ci.value):
+                continue
+            prop = isinstance(ci, ProportionCI)
+            rows.append(
+                {
+                    "split": self.split,
+                    "metric": name,
+                    "value": ci.value,
+                    "ci_low": ci.ci_low,
+                    "ci_high": ci.ci_high,
+                    "interval": ci.method if prop else BOOTSTRAP,
+                    "successes": ci.successes if prop else None,
+                    "denominator": ci.n if prop else self.n,
+                    "n_bootstrap": ci.n_bootstrap,
+                    "seed": ci.seed,
+                    "note": self._note(name),
+                }
+            )
+        return pd.DataFrame(rows)
+
+    def _note(self, name: str) -> str:
+        if name in ("malignant_sensitivity", "malignant_specificity"):
+            return self.rule_text()
+        if name in ("accuracy", "balanced_accuracy"):
+            return "arg-max class"
+        return ""
+
+    def rule_text(self) -> str:
+        """How a case is flagged malignant, with the threshold value when there is one."""
+        if self.threshold is None:
+            return self.threshold_rule
+        return f"p_malignant >= {self.threshold:.4f} ({self.threshold_rule})"
+
     def model_metrics(self) -> dict[str, Any]:
         """Headline metrics as :class:`skinml.modelfile.MetricWithCI` for the model file."""
         from skinml.modelfile import MetricWithCI
@@ -203,19 +286,24 @@ class Evaluation:
         def opt(v: float) -> float | None:
             return float(v) if math.isfinite(v) else None
 
-        return {
-            f"{metric_key(self.split)}_{k}": MetricWithCI(
+        out = {}
+        for k, ci in self.headline.items():
+            if not math.isfinite(ci.value):
+                continue
+            prop = isinstance(ci, ProportionCI)
+            out[f"{metric_key(self.split)}_{k}"] = MetricWithCI(
                 value=float(ci.value),
                 ci_low=opt(ci.ci_low),
                 ci_high=opt(ci.ci_high),
                 split=self.split,
                 n=self.n,
-                n_bootstrap=self.n_bootstrap,
+                n_bootstrap=ci.n_bootstrap if prop else self.n_bootstrap,
                 seed=self.seed,
+                interval=ci.method if prop else BOOTSTRAP,
+                numerator=ci.successes if prop else None,
+                denominator=ci.n if prop else None,
             )
-            for k, ci in self.headline.items()
-            if math.isfinite(ci.value)
-        }
+        return out
 
     def summary(self) -> str:
         """A few lines for the console: split, n, seed and each headline metric with its CI."""
@@ -223,12 +311,55 @@ class Evaluation:
         if self.n_groups is not None:
             head += f", resampling {self.n_groups} patients"
         lines = [head]
-        lines += [f"  {k:<24}{v}" for k, v in self.headline.items()]
-        lines.append(f"  malignancy rule: {self.threshold_rule}")
+        for k, v in self.headline.items():
+            how = "Wilson" if isinstance(v, ProportionCI) else "bootstrap"
+            lines.append(f"  {k:<24}{v} ({how})")
+        lines.append("  accuracy and the confusion matrix use the arg-max class")
+        lines.append(f"  malignancy flag: {self.rule_text()}")
         return "\n".join(lines)
 
     def __str__(self) -> str:
         return self.summary()
+
+
+def _proportions(
+    y: np.ndarray,
+    pred: np.ndarray,
+    y_mal: np.ndarray,
+    flag: np.ndarray,
+    has_malignant: bool,
+    *,
+    n_bootstrap: int,
+    seed: int,
+    g: np.ndarray | None,
+) -> dict[str, ProportionCI]:
+    """Accuracy, malignant sensitivity and specificity as counts with Wilson intervals."""
+    kw = {"n_bootstrap": n_bootstrap, "seed": seed, "groups": g}
+    out = {
+        "accuracy": proportion_with_clusters(
+            int((y == pred).sum()), len(y), accuracy, y, pred, **kw
+        )
+    }
+    if not has_malignant:
+        return out
+    pos, neg = y_mal == 1, y_mal == 0
+    out["malignant_sensitivity"] = proportion_with_clusters(
+        int((flag[pos] == 1).sum()),
+        int(pos.sum()),
+        lambda a, b: sensitivity_specificity(a, b)[0],
+        y_mal,
+        flag,
+        **kw,
+    )
+    out["malignant_specificity"] = proportion_with_clusters(
+        int((flag[neg] == 0).sum()),
+        int(neg.sum()),
+        lambda a, b: sensitivity_specificity(a, b)[1],
+        y_mal,
+        flag,
+        **kw,
+    )
+    return out
 
 
 def evaluate(
@@ -245,7 +376,11 @@ def evaluate(
     n_bins: int = 15,
     probs_before_calibration: np.ndarray | None = None,
 ) -> Evaluation:
-    """Evaluate class probabilities against the truth, with 95% bootstrap CIs.
+    """Evaluate class probabilities against the truth, with 95% CIs.
+
+    Proportions (accuracy, malignant sensitivity/specificity) get Wilson intervals on
+    their counts, widened to the patient-cluster bootstrap when ``groups`` puts several
+    cases in one cluster; AUCs, balanced accuracy and ECE get bootstrap intervals.
 
     Args:
         y_true: class indices (or class names) per case.
@@ -299,11 +434,8 @@ def evaluate(
         return expected_calibration_error(yy, pp, n_bins)
 
     jobs: list[tuple[str, Callable[..., float], tuple[np.ndarray, ...]]] = [
-        ("accuracy", accuracy, (y, pred)),
         ("balanced_accuracy", balanced_accuracy, (y, pred)),
         ("macro_auc", lambda yy, pp: macro_auc(yy, pp, labels), (y, p)),
-        ("malignant_sensitivity", lambda a, b: sensitivity_specificity(a, b)[0], (y_mal, flag)),
-        ("malignant_specificity", lambda a, b: sensitivity_specificity(a, b)[1], (y_mal, flag)),
         ("malignant_auc", binary_auc, (y_mal, p_mal)),
         ("ece", ece, (y, p)),
     ]
@@ -317,9 +449,12 @@ def evaluate(
         jobs.append(("ece_before_calibration", ece, (y, before)))
     if not mal_idx:
         jobs = [j for j in jobs if not j[0].startswith("malignant_")]
-    headline = {}
+    headline: dict[str, Interval] = {}
     for name, fn, arrays in tqdm(jobs, desc=f"bootstrap {split}", leave=False, disable=None):
         headline[name] = safe_bootstrap(fn, *arrays, n_bootstrap=n_bootstrap, seed=seed, groups=g)
+    headline.update(
+        _proportions(y, pred, y_mal, flag, bool(mal_idx), n_bootstrap=n_bootstrap, seed=seed, g=g)
+    )
     undefined = BootstrapCI(*(float("nan"),) * 3, n, n_bootstrap, seed)
     # every headline key is always present (NaN when undefined, e.g. no malignant classes)
     ordered = {k: headline.get(k, undefined) for k in HEADLINE}

@@ -2,9 +2,11 @@
 
 Dermatology models fail in subgroups (another hospital's camera, older skin,
 acral sites) while the overall number looks fine. Each level gets its n and
-its metrics with bootstrap CIs; levels with too few cases stay in the table,
-marked, with point estimates only, so that a missing row is never mistaken
-for a good one.
+its metrics with CIs: proportions (accuracy, malignant sensitivity and
+specificity) as counts with Wilson intervals, which stay valid for a handful
+of cases; balanced accuracy with a bootstrap CI, left out (point estimate
+only) for levels with too few cases. Such levels stay in the table, marked,
+so that a missing row is never mistaken for a good one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,12 @@ from tqdm.auto import tqdm
 from skinml.errors import DataError
 from skinml.evaluation._checks import check_classes, check_labels, check_probs
 from skinml.evaluation.metrics import accuracy, balanced_accuracy
-from skinml.evaluation.report import malignant_predictions, resolve_threshold, safe_bootstrap
+from skinml.evaluation.report import (
+    malignant_predictions,
+    proportion_with_clusters,
+    resolve_threshold,
+    safe_bootstrap,
+)
 from skinml.evaluation.thresholds import MalignancyThreshold, sensitivity_specificity
 
 AGE_BANDS = ("<30", "30-44", "45-59", "60-74", "75+", "unknown")
@@ -89,14 +96,16 @@ def subgroup_table(
             Columns the data does not have are skipped and listed in
             ``table.attrs["missing_columns"]``.
         columns: metadata columns to break down by.
-        min_n: levels with fewer cases get point estimates only, ``small=True``
-            and a note saying so.
+        min_n: levels with fewer cases get no bootstrap (balanced accuracy without
+            CI), ``small=True`` and a note saying so; their proportions keep Wilson CIs.
         groups: patient ids for a cluster bootstrap.
 
     Returns:
         Columns ``column, level, n, n_malignant, accuracy, accuracy_ci_low,
-        accuracy_ci_high, balanced_accuracy(+_ci_low/_ci_high),
-        malignant_sensitivity(+CI), malignant_specificity(+CI), small, note``.
+        accuracy_ci_high, accuracy_successes, balanced_accuracy(+_ci_low/_ci_high),
+        malignant_sensitivity(+CI, +_successes), malignant_specificity(+CI, +_successes),
+        small, note``. A proportion's denominator is ``n``, ``n_malignant`` or
+        ``n - n_malignant``.
     """
     p = check_probs(probs)
     n, n_classes = p.shape
@@ -164,21 +173,38 @@ def _row(
     n = len(y)
     small = n < min_n
     boot = 0 if small else n_bootstrap
-    metrics = {
-        "accuracy": (accuracy, (y, pred)),
-        "balanced_accuracy": (balanced_accuracy, (y, pred)),
-        "malignant_sensitivity": (lambda a, b: sensitivity_specificity(a, b)[0], (y_mal, flag)),
-        "malignant_specificity": (lambda a, b: sensitivity_specificity(a, b)[1], (y_mal, flag)),
+    pos, neg = y_mal == 1, y_mal == 0
+    proportions = {
+        "accuracy": (int((y == pred).sum()), n, accuracy, (y, pred)),
+        "malignant_sensitivity": (
+            int((flag[pos] == 1).sum()),
+            int(pos.sum()),
+            lambda a, b: sensitivity_specificity(a, b)[0],
+            (y_mal, flag),
+        ),
+        "malignant_specificity": (
+            int((flag[neg] == 0).sum()),
+            int(neg.sum()),
+            lambda a, b: sensitivity_specificity(a, b)[1],
+            (y_mal, flag),
+        ),
     }
     row: dict = {"column": column, "level": level, "n": n, "n_malignant": int(y_mal.sum())}
     if g is not None:
         row["n_patients"] = len(np.unique(g))
-    for name, (fn, arrays) in metrics.items():
-        ci = safe_bootstrap(fn, *arrays, n_bootstrap=boot, seed=seed, groups=g)
-        row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = ci.value, ci.ci_low, ci.ci_high
+    ci = safe_bootstrap(balanced_accuracy, y, pred, n_bootstrap=boot, seed=seed, groups=g)
+    row["balanced_accuracy"] = ci.value
+    row["balanced_accuracy_ci_low"], row["balanced_accuracy_ci_high"] = ci.ci_low, ci.ci_high
+    for name, (k, total, fn, arrays) in proportions.items():
+        p = proportion_with_clusters(k, total, fn, *arrays, n_bootstrap=boot, seed=seed, groups=g)
+        row[name], row[f"{name}_ci_low"], row[f"{name}_ci_high"] = p.value, p.ci_low, p.ci_high
+        row[f"{name}_successes"] = k
     notes = []
     if small:
-        notes.append(f"too few cases (n={n} < {min_n}): point estimates only, no CI")
+        notes.append(
+            f"too few cases for a bootstrap (n={n} < {min_n}): balanced accuracy without CI; "
+            "proportions with Wilson CIs"
+        )
     if row["n_malignant"] == 0:
         notes.append("no malignant cases: sensitivity not defined")
     if row["n_malignant"] == n:

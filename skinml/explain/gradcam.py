@@ -118,6 +118,31 @@ def find_target_layer(model: Any, example_input: Any = None):
     )
 
 
+def feature_map_size(model: Any, example_input: Any, target_layer: Any = None) -> tuple[int, int]:
+    """(height, width) of the map that Grad-CAM explains, at ``example_input``'s resolution.
+
+    A CAM has one value per position of this map, whatever the size it is drawn at;
+    see :func:`skinml.explain.resolution.coarse_cam_note`.
+    """
+    import torch
+
+    layer = target_layer if target_layer is not None else find_target_layer(model, example_input)
+    reshape = reshape_transform_for(model)
+    seen: list[Any] = []
+    handle = layer.register_forward_hook(lambda _m, _i, out: seen.append(out))
+    was_training = model.training
+    try:
+        model.eval()
+        with torch.no_grad():
+            model(example_input[:1])
+    finally:
+        handle.remove()
+        model.train(was_training)
+    out = seen[-1]
+    fmap = reshape(out) if reshape is not None else out
+    return int(fmap.shape[-2]), int(fmap.shape[-1])
+
+
 def reshape_transform_for(model: Any) -> Callable | None:
     """How to turn the target layer's output into (N, C, H, W), or None if it already is."""
     if _is_vit(model):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from skinml.errors import ConfigError
+from skinml.explain.resolution import coarse_cam_note
 from skinml.export.card import write_card
 from skinml.export.errors import ExportError, QuantizationRefusedError
 from skinml.export.graph import INPUT_NAME, CamSupport, cam_support, exportable
@@ -302,16 +303,7 @@ def _final_metadata(
                 "probabilities": "probabilities",
                 "cam": "cam" if cam.available else None,
             },
-            "cam": (
-                {
-                    "available": True,
-                    "method": "CAM (Zhou et al. 2016): classifier weights times the last "
-                    "feature map, computed in the graph (output 'cam')",
-                    "feature_shape": list(cam.feature_shape or ()),
-                }
-                if cam.available
-                else {"available": False, "reason": cam.reason}
-            ),
+            "cam": _cam_doc(cam),
             "ood": {
                 "score": "energy",
                 "definition": OOD_DEFINITION,
@@ -345,6 +337,23 @@ def _final_metadata(
         provenance=prov,
         extra=extra,
     )
+
+
+def _cam_doc(cam: CamSupport) -> dict[str, Any]:
+    """``extra["cam"]``: how heatmaps are made, and ``coarse`` when the map is too small."""
+    if not cam.available:
+        return {"available": False, "reason": cam.reason}
+    doc: dict[str, Any] = {
+        "available": True,
+        "method": "CAM (Zhou et al. 2016): classifier weights times the last "
+        "feature map, computed in the graph (output 'cam')",
+        "feature_shape": list(cam.feature_shape or ()),
+    }
+    if cam.feature_shape:
+        note = coarse_cam_note(cam.feature_shape[1], cam.feature_shape[2])
+        if note:
+            doc["coarse"] = note
+    return doc
 
 
 def _quantize(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from os import PathLike
 from pathlib import Path
 
-from skinml.modelfile.metadata import ModelMetadata
+from skinml.modelfile.metadata import MetricWithCI, ModelMetadata
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -34,6 +34,49 @@ def _weights_line(backbone: dict | None) -> str:
     return f"{w.get('source')} {w.get('hub_id') or ''}".strip()
 
 
+def _metric_value(v: MetricWithCI) -> str:
+    """``8/8 (1.000)`` for a proportion with counts, else the value."""
+    if v.numerator is not None and v.denominator:
+        return f"{v.numerator}/{v.denominator} ({v.value:.3f})"
+    return f"{v.value:.3f}"
+
+
+def _interval_name(v: MetricWithCI) -> str:
+    names = {
+        "wilson": "Wilson",
+        "wilson+cluster_bootstrap": "Wilson ∪ patient bootstrap",
+        "percentile bootstrap": "bootstrap",
+    }
+    return names.get(v.interval, v.interval)
+
+
+def _warnings_section(m: ModelMetadata) -> list[str]:
+    """Plain warnings first, where nobody can miss them."""
+    if not m.warnings:
+        return []
+    return [
+        "## Warnings",
+        "",
+        *[f"- **Warning: {w}.**" for w in m.warnings],
+        "",
+    ]
+
+
+def _training_section(m: ModelMetadata) -> list[str]:
+    t = m.extra.get("training")
+    if not t:
+        return []
+    stopped = ", stopped early" if t.get("stopped_early") else ""
+    return [
+        "## Training",
+        "",
+        f"- best epoch {t['best_epoch']} of {t['epochs_run']} run (max {t['max_epochs']}"
+        f"{stopped}), selected on {t['monitor']} = {_fmt(t.get('best_score'))}; "
+        "epochs are counted from 1",
+        "",
+    ]
+
+
 def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
     """The model card as Markdown text."""
     m = metadata
@@ -42,6 +85,7 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
     lines = [
         f"# Model card: {model_file}",
         "",
+        *_warnings_section(m),
         f"- **Task:** {m.task}",
         f"- **Architecture:** {m.extra.get('architecture', 'n/a')}",
         f"- **Initial weights:** {_weights_line(m.extra.get('backbone'))}",
@@ -58,6 +102,7 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         "",
         m.limitations or "_Not stated by the training run._",
         "",
+        *_training_section(m),
         "## Classes",
         "",
         "| index | class | malignant |",
@@ -103,17 +148,22 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         ]
     else:
         lines.append("_None stored: `malignant_flag` stays empty in predictions._")
-    lines += ["", "## Metrics (95% bootstrap CIs)", ""]
+    lines += ["", "## Metrics (95% CIs)", ""]
     if m.metrics:
         lines += [
-            "| metric | split | value | 95% CI | n | bootstrap | seed |",
-            "|---|---|---|---|---|---|---|",
+            "Proportions (accuracy, sensitivity, specificity) are shown as counts with Wilson "
+            "score intervals; AUC, balanced accuracy and ECE with percentile bootstrap "
+            "intervals. Accuracy uses the arg-max class; malignant sensitivity and specificity "
+            "use the malignant operating threshold above.",
+            "",
+            "| metric | split | value | 95% CI | interval | n | bootstrap | seed |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for name, v in sorted(m.metrics.items()):
             ci = "n/a" if v.ci_low is None else f"{v.ci_low:.3f}–{v.ci_high:.3f}"
             lines.append(
-                f"| {name} | {v.split} | {v.value:.3f} | {ci} | {v.n} | {v.n_bootstrap} "
-                f"| {v.seed} |"
+                f"| {name} | {v.split} | {_metric_value(v)} | {ci} | {_interval_name(v)} "
+                f"| {v.n} | {v.n_bootstrap} | {v.seed} |"
             )
     else:
         lines.append("_No metrics stored by the training run._")
@@ -239,6 +289,8 @@ def _extra_sections(m: ModelMetadata) -> list[str]:
         lines.append(
             f"- {cam['method']}" if cam.get("available") else f"- unavailable: {cam['reason']}"
         )
+        if cam.get("coarse"):
+            lines.append(f"- **{cam['coarse']}**")
     return lines
 
 

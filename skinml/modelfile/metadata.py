@@ -16,8 +16,11 @@ from typing import Any
 from skinml.errors import ModelFileError
 
 METADATA_KEY = "skinml"
-SCHEMA_VERSION = "1.0"
-SUPPORTED_SCHEMA_VERSIONS = ("1.0",)
+#: 1.1 added ``MetricWithCI.interval/numerator/denominator`` (Wilson intervals for
+#: proportions) and ``ModelMetadata.warnings``; 1.0 files still read (bootstrap
+#: intervals, no warnings).
+SCHEMA_VERSION = "1.1"
+SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1")
 TASKS = ("image_classification", "tabular_risk")
 
 
@@ -67,7 +70,14 @@ class OperatingThreshold:
 
 @dataclass(frozen=True)
 class MetricWithCI:
-    """A metric with its 95% bootstrap interval and what it was measured on."""
+    """A metric with its 95% interval and what it was measured on.
+
+    ``interval`` says how the interval was computed: ``"percentile bootstrap"`` (AUC,
+    ECE, balanced accuracy), ``"wilson"`` for a proportion, or
+    ``"wilson+cluster_bootstrap"`` when patients' clustered images widened it. A
+    proportion also carries its ``numerator``/``denominator`` (e.g. 8 of 8 malignant
+    cases flagged), so readers see how few cases stand behind it; ``n`` is the split size.
+    """
 
     value: float
     ci_low: float | None = None
@@ -76,6 +86,9 @@ class MetricWithCI:
     n: int | None = None
     n_bootstrap: int | None = None
     seed: int | None = None
+    interval: str = "percentile bootstrap"
+    numerator: int | None = None
+    denominator: int | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +116,9 @@ class ModelMetadata:
             the positive class (risk models).
         inputs / outputs: graph tensor names mapped to a description, so nobody
             has to guess what ``output_0`` means.
+        warnings: plain-language warnings about the model's test figures (e.g. "not
+            better than chance on this test set: AUC 0.59, 95% CI 0.41-0.77"), written
+            by training and repeated by the model card and skinml-predict.
         extra: task-specific fields (e.g. feature names for tabular models, OOD
             score threshold, CAM tensor names, quantization report).
     """
@@ -119,6 +135,7 @@ class ModelMetadata:
     metrics: dict[str, MetricWithCI] = field(default_factory=dict)
     intended_use: str = ""
     limitations: str = ""
+    warnings: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
     schema_version: str = SCHEMA_VERSION
 
@@ -193,6 +210,7 @@ class ModelMetadata:
                 metrics={k: MetricWithCI(**v) for k, v in doc.get("metrics", {}).items()},
                 intended_use=doc.get("intended_use", ""),
                 limitations=doc.get("limitations", ""),
+                warnings=tuple(str(w) for w in doc.get("warnings", [])),
                 extra=dict(doc.get("extra", {})),
                 schema_version=version,
             )
@@ -202,6 +220,12 @@ class ModelMetadata:
                 file=source,
                 fix="re-export the model with skinml-export",
             ) from exc
+
+
+def warning_line(warning: str) -> str:
+    """A ``ModelMetadata.warnings`` entry as a console line: ``WARNING: this model is ...``."""
+    subject = "this model is " if warning.startswith("not better than chance") else ""
+    return f"WARNING: {subject}{warning}"
 
 
 def _required(f: Any) -> bool:
@@ -222,6 +246,7 @@ _FIELD_TYPES: dict[str, type | tuple[type, ...]] = {
     "calibration": dict,
     "thresholds": list,
     "metrics": dict,
+    "warnings": list,
     "extra": dict,
 }
 #: preprocessing key -> (allowed lengths, smallest allowed value, what to say)

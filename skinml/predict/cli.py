@@ -162,8 +162,18 @@ def _run(args: argparse.Namespace) -> int:
         more = f" and {len(s.skipped) - 5} more" if len(s.skipped) > 5 else ""
         print(f"skipped {len(s.skipped)} files without an image suffix: {shown}{more}")
     if s.heatmap_dir is not None:
-        print(f"heatmaps in {s.heatmap_dir}")
+        coarse = f"; {s.heatmap_note}" if s.heatmap_note else ""
+        print(f"heatmaps in {s.heatmap_dir}{coarse}")
+    print_model_warnings(metadata.warnings)
     return 0
+
+
+def print_model_warnings(warnings: Sequence[str]) -> None:
+    """Close with the model file's warnings, so they are the last thing read."""
+    from skinml.modelfile.metadata import warning_line
+
+    for text in warnings:
+        print(warning_line(text))
 
 
 def _describe(model: Path, metadata) -> int:
@@ -212,6 +222,7 @@ def _run_tabular(args: argparse.Namespace, metadata, session) -> int:
         survey=args.survey,
     )
     print(f"wrote risk predictions to {out or args.output}")
+    print_model_warnings(metadata.warnings)
     return 0
 
 

@@ -186,6 +186,16 @@ class ImagePredictor:
         """Whether the graph outputs class-activation maps (heatmaps possible)."""
         return bool(self.tensors.get("cam")) and self.tensors["cam"] in self._outputs
 
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The model file's plain-language warnings (e.g. not better than chance)."""
+        return self.metadata.warnings
+
+    @property
+    def heatmap_note(self) -> str | None:
+        """Why heatmaps of this model are not a localisation (too coarse), or None."""
+        return (self.metadata.extra.get("cam") or {}).get("coarse")
+
     def _check_graph(self) -> None:
         inputs = {i.name: i for i in self.session.get_inputs()}
         self._outputs = {o.name for o in self.session.get_outputs()}

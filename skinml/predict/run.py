@@ -33,6 +33,8 @@ class PredictionSummary:
     skipped: list[Path] = field(default_factory=list)
     heatmap_dir: Path | None = None
     checksum_verified: bool | None = None
+    model_warnings: tuple[str, ...] = ()
+    heatmap_note: str | None = None
 
 
 def format_value(value: Any) -> str:
@@ -68,6 +70,8 @@ def predict_to_csv(
         skipped=expanded.skipped,
         heatmap_dir=None if heatmap_dir is None else Path(heatmap_dir),
         checksum_verified=pred.checksum_verified,
+        model_warnings=pred.warnings,
+        heatmap_note=pred.heatmap_note,
     )
     rows = pred.iter_rows(expanded.items, batch_size=batch_size, heatmap_dir=heatmap_dir)
     if progress:

@@ -91,7 +91,7 @@ def threshold_for_sensitivity(y: np.ndarray, p: np.ndarray, target: float) -> di
 
 
 def sens_spec_at(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
-    """Sensitivity and specificity at a fixed threshold, with Wilson intervals."""
+    """Sensitivity and specificity at a fixed threshold, with Wilson intervals and counts."""
     y = np.asarray(y, int)
     pos = p >= threshold
     tp, fn = int(np.sum(pos & (y == 1))), int(np.sum(~pos & (y == 1)))
@@ -106,6 +106,10 @@ def sens_spec_at(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, fl
         "specificity_ci_low": c_lo,
         "specificity_ci_high": c_hi,
         "n_flagged": int(pos.sum()),
+        "true_positives": tp,
+        "n_cases": tp + fn,
+        "true_negatives": tn,
+        "n_controls": tn + fp,
     }
 
 

@@ -58,8 +58,13 @@ def build_metadata(
     verification: dict[str, float],
     ece_before: float | None,
     run_id: str | None,
+    warnings: list[str] | tuple[str, ...] = (),
 ) -> Any:
-    """The model-file document for a tabular risk model (task ``tabular_risk``)."""
+    """The model-file document for a tabular risk model (task ``tabular_risk``).
+
+    ``warnings`` (e.g. a test AUC interval including 0.5) travel as
+    ``ModelMetadata.warnings``; skinml-predict prints them after scoring.
+    """
     from skinml.modelfile import Calibration, ModelMetadata, OperatingThreshold, Provenance
     from skinml.tracking.provenance import git_commit, package_versions, utc_now
 
@@ -157,6 +162,7 @@ def build_metadata(
         f"survey answers.{sim}",
         limitations="Effect sizes from European-ancestry GWAS; not a diagnostic test; "
         "contributions are associations, not causes." + sim,
+        warnings=tuple(warnings),
         extra={
             "model_name": model_name,
             "feature_names": features,

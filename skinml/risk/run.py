@@ -22,6 +22,7 @@ from skinml.risk.dataset import RiskDataset, feature_means, impute, reference_do
 from skinml.risk.metadata import build_metadata
 from skinml.risk.models import base_estimator, contributions
 from skinml.risk.train import fit_risk_model
+from skinml.stats import format_proportion
 
 log = logging.getLogger(__name__)
 HLA_TAG = "rs10484554"
@@ -198,6 +199,7 @@ def run_experiment(
         "chosen_on": val_src,
         "test": ev.sens_spec_at(test.y, p_test, thr["threshold"]),
     }
+    warnings = risk_warnings(metrics)
     prev = float(train.y.mean())
     # multiples of the prevalence *odds*: ~ multiples of the prevalence when it is small, and
     # still increasing and below 1 when it is not (e.g. PAD-UFES cancer vs not)
@@ -249,6 +251,7 @@ def run_experiment(
         verification=verification,
         ece_before=ece_before,
         run_id=run_id,
+        warnings=warnings,
     )
     model_path = save_model(onx, meta, out_dir / "risk_model.onnx")
     doc = {
@@ -268,6 +271,7 @@ def run_experiment(
         "category_table_test": cat_table.to_dict("records"),
         "reports": {k: v for k, v in ds.reports.items() if k != "snp_match"},
         "model_file": str(model_path),
+        "warnings": warnings,
     }
     (out_dir / "metrics.json").write_text(
         json.dumps(doc, indent=2, default=_json_default), encoding="utf-8"
@@ -290,7 +294,52 @@ def run_experiment(
     )
     if tracker is not None:
         _log_to_tracker(tracker, metrics, out_dir, model_path, report_path)
+        tracker.log_dataset(
+            train.X.assign(**{ds.positive_class: train.y}),
+            name=f"{ds.name}/train",
+            fingerprint=ds.reports["data_fingerprint"],
+            context="training",
+            targets=ds.positive_class,
+        )
+        tracker.set_description(_description(doc, cfg))
     return doc
+
+
+def risk_warnings(metrics: Mapping[str, Any]) -> list[str]:
+    """Plain warnings: test AUC interval including 0.5, or a useless high-risk threshold."""
+    from skinml.evaluation.verdict import auc_warning, operating_point_warnings
+    from skinml.stats import proportion_ci
+
+    auc = metrics["auc"]
+    out = []
+    w = auc_warning(auc["value"], auc["ci_low"], auc["ci_high"], n=int(metrics["n"]))
+    if w:
+        out.append(w)
+    t = metrics["threshold"]["test"]
+    rule = f"risk >= {metrics['threshold']['threshold']:.4f} ({metrics['threshold']['chosen_on']})"
+    sens = proportion_ci(t["true_positives"], t["n_cases"])
+    spec = proportion_ci(t["true_negatives"], t["n_controls"])
+    out += [
+        w.replace("malignancy operating point", "high-risk threshold")
+        .replace("malignant cases", "cases")
+        .replace("benign cases as malignant", "controls as high risk")
+        for w in operating_point_warnings(sens, spec, rule)
+    ]
+    return out
+
+
+def _description(doc: Mapping[str, Any], cfg: Mapping[str, Any]) -> str:
+    """The MLflow run description: model, data, test AUC with CI, warnings."""
+    auc = doc["metrics_test"]["auc"]
+    sim = "SIMULATED data. " if doc["simulated"] else ""
+    lines = [
+        f"{sim}Risk model `{doc['model']}` on **{doc['dataset']}**, seed {doc['seed']}; "
+        f"{doc['split']['train']} training and {doc['split']['test']} test subjects.",
+        f"Test AUC {auc['value']:.3f}, 95% CI {auc['ci_low']:.3f}-{auc['ci_high']:.3f} "
+        f"(bootstrap); intervals of every metric are in `evaluation/metrics_with_ci.json`.",
+    ]
+    lines += [f"**Warning: {w}.**" for w in doc.get("warnings", [])]
+    return "\n\n".join(lines)
 
 
 def _fingerprint(ds: RiskDataset) -> str:
@@ -366,10 +415,22 @@ def _write_report(
             f"ratio {metrics['auc_ratio_to_oracle']:.3f}"
         )
     t = metrics["threshold"]
+    tt = t["test"]
     lines.append(
         f"High-risk threshold {t['threshold']:.4f} ({t['chosen_on']}): test sensitivity "
-        f"{t['test']['sensitivity']:.3f}, specificity {t['test']['specificity']:.3f}"
+        + format_proportion(
+            tt["true_positives"], tt["n_cases"], tt["sensitivity_ci_low"], tt["sensitivity_ci_high"]
+        )
+        + ", specificity "
+        + format_proportion(
+            tt["true_negatives"],
+            tt["n_controls"],
+            tt["specificity_ci_low"],
+            tt["specificity_ci_high"],
+        )
+        + " (Wilson)"
     )
+    lines += [f"WARNING: {w}" for w in risk_warnings(metrics)]
     example = contrib.head(8).copy()
     example.insert(0, "top factors", [rp.top_factors(r) for _, r in contrib.head(8).iterrows()])
     example.insert(0, "risk", p[: len(example)])
@@ -402,6 +463,42 @@ def _write_report(
     )
 
 
+def interval_table(metrics: Mapping[str, Any]) -> pd.DataFrame:
+    """Every test metric with its 95% CI and how it was computed (an MLflow table artifact)."""
+    rows = []
+    for k in ("auc", "average_precision", "brier", "oracle_auc", "cv_auc_oof"):
+        if k in metrics:
+            m = metrics[k]
+            rows.append(
+                {
+                    "metric": f"test_{k}",
+                    "value": m["value"],
+                    "ci_low": m["ci_low"],
+                    "ci_high": m["ci_high"],
+                    "interval": "percentile bootstrap",
+                    "successes": None,
+                    "denominator": m["n"],
+                }
+            )
+    t = metrics["threshold"]["test"]
+    for name, k, n in (
+        ("sensitivity", "true_positives", "n_cases"),
+        ("specificity", "true_negatives", "n_controls"),
+    ):
+        rows.append(
+            {
+                "metric": f"test_{name}_at_threshold",
+                "value": t[name],
+                "ci_low": t[f"{name}_ci_low"],
+                "ci_high": t[f"{name}_ci_high"],
+                "interval": "wilson",
+                "successes": t[k],
+                "denominator": t[n],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def _log_to_tracker(
     tracker: Any, metrics: dict[str, Any], out_dir: Path, model_path: Path, report_path: Path
 ) -> None:
@@ -409,13 +506,16 @@ def _log_to_tracker(
     for k in ("auc", "average_precision", "brier", "oracle_auc", "cv_auc_oof"):
         if k in metrics:
             flat[f"test_{k}"] = metrics[k]["value"]
-            flat[f"test_{k}_ci_low"] = metrics[k]["ci_low"]
-            flat[f"test_{k}_ci_high"] = metrics[k]["ci_high"]
+    t = metrics["threshold"]
+    flat["high_risk_threshold"] = t["threshold"]
+    flat["test_sensitivity_at_threshold"] = t["test"]["sensitivity"]
+    flat["test_specificity_at_threshold"] = t["test"]["specificity"]
     flat["test_ece"] = metrics["ece"]
     flat["onnx_max_abs_diff"] = metrics["onnx_verification"]["max_abs_diff"]
     if "auc_ratio_to_oracle" in metrics:
         flat["auc_ratio_to_oracle"] = metrics["auc_ratio_to_oracle"]
     tracker.log_metrics(flat)
+    tracker.log_table(interval_table(metrics), "evaluation/metrics_with_ci.json")
     for name in ("metrics.json", "snp_match.csv", "test_predictions.csv"):
         if (out_dir / name).exists():
             tracker.log_artifact(out_dir / name)

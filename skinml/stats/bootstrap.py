@@ -1,4 +1,4 @@
-"""Bootstrap and binomial confidence intervals.
+"""Bootstrap confidence intervals (binomial ones live in :mod:`skinml.stats.proportion`).
 
 Every reported metric on real data carries an interval (PRODUCT.md). The
 bootstrap resamples cases (optionally whole groups such as patients, so that
@@ -36,7 +36,7 @@ class BootstrapCI:
         }
 
     def __str__(self) -> str:
-        return f"{self.value:.3f} [{self.ci_low:.3f}, {self.ci_high:.3f}]"
+        return f"{self.value:.3f}, 95% CI {self.ci_low:.3f}-{self.ci_high:.3f}"
 
 
 def bootstrap_ci(
@@ -90,13 +90,3 @@ def bootstrap_ci(
     alpha = (1.0 - level) / 2.0
     lo, hi = np.quantile(stats, [alpha, 1.0 - alpha])
     return BootstrapCI(value, float(lo), float(hi), n, n_bootstrap, seed, level)
-
-
-def wilson_ci(successes: int, n: int, level: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval for a proportion (well-behaved near 0 and 1 and for small n)."""
-    from statsmodels.stats.proportion import proportion_confint
-
-    if n == 0:
-        return (float("nan"), float("nan"))
-    lo, hi = proportion_confint(successes, n, alpha=1.0 - level, method="wilson")
-    return float(lo), float(hi)

@@ -2,6 +2,15 @@
 
 MLflow 3 refuses a bare folder store, so the default is ``sqlite:///mlflow.db``
 with artifacts in ``mlartifacts/`` beside it; a tracking-server URI works too.
+
+Per-epoch curves and final figures never share a key. MLflow shows a metric's
+latest value (highest step) in the run table and in run comparisons, so a final
+``val_accuracy`` logged beside a per-epoch ``val_accuracy`` curve would show the
+last epoch's figure, not the selected model's, and put a spike in the curve.
+Curves therefore go under ``epoch/`` (``epoch/val_balanced_accuracy``, step =
+epoch counted from 1) and final figures under plain names (``test_macro_auc``,
+``val_balanced_accuracy`` of the selected model). Confidence intervals go into
+a table artifact (:meth:`MlflowTracker.log_table`), not into metric keys.
 """
 
 from __future__ import annotations
@@ -16,6 +25,11 @@ from typing import Any
 from skinml.tracking.provenance import provenance_record
 
 _MAX_PARAM_LEN = 6000  # MLflow's limit for a param value is 6000 characters
+_MAX_DIGEST_LEN = 36  # MLflow's limit for a dataset digest
+#: prefix of per-epoch curves; final figures never carry it
+EPOCH_PREFIX = "epoch/"
+#: the tag MLflow shows as a run's description
+DESCRIPTION_TAG = "mlflow.note.content"
 
 
 def flatten_config(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
@@ -29,6 +43,12 @@ def flatten_config(cfg: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
             text = json.dumps(value) if isinstance(value, list | tuple) else str(value)
             out[name] = text[:_MAX_PARAM_LEN]
     return out
+
+
+def _finite(metrics: Mapping[str, float | None]) -> dict[str, float]:
+    import math
+
+    return {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
 
 
 class MlflowTracker:
@@ -53,6 +73,7 @@ class MlflowTracker:
         self.run_name = run_name
         self.log_model = log_model
         self.run_id: str | None = None
+        self._final_keys: set[str] = set()
 
     def _artifact_location(self) -> str | None:
         if self.tracking_uri.startswith("sqlite:///"):
@@ -96,15 +117,72 @@ class MlflowTracker:
             mlflow.log_params(dict(items[i : i + 100]))
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
-        import math
+        """Log final figures (one value per key); per-epoch curves use :meth:`log_epoch`.
 
+        Raises:
+            ValueError: a key is logged twice or carries the ``epoch/`` prefix, which
+                would give a final figure a history (the run table would show its last one).
+        """
+        clean = _finite(metrics)
+        clash = sorted(k for k in clean if k.startswith(EPOCH_PREFIX) or k in self._final_keys)
+        if clash:
+            raise ValueError(
+                f"final metrics {clash} were already logged or are per-epoch curve keys; "
+                "log each final figure once, and curves with log_epoch()"
+            )
+        self._final_keys.update(clean)
+        self._log(clean, step)
+
+    def log_epoch(self, metrics: Mapping[str, float], epoch: int) -> None:
+        """Log one epoch's figures as curves: ``epoch/<name>`` at step ``epoch`` (from 1)."""
+        self._log({f"{EPOCH_PREFIX}{k}": v for k, v in _finite(metrics).items()}, epoch)
+
+    @staticmethod
+    def _log(metrics: dict[str, float], step: int | None) -> None:
         import mlflow
 
-        clean = {
-            k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))
-        }
-        if clean:
-            mlflow.log_metrics(clean, step=step)
+        if metrics:
+            mlflow.log_metrics(metrics, step=step)
+
+    def log_table(self, frame: Any, artifact_file: str) -> None:
+        """A table artifact (``mlflow.log_table``), e.g. metrics with their 95% CIs."""
+        import mlflow
+
+        mlflow.log_table(data=frame, artifact_file=artifact_file)
+
+    def log_dataset(
+        self,
+        frame: Any,
+        *,
+        name: str,
+        fingerprint: str,
+        context: str,
+        source: str | None = None,
+        targets: str | None = None,
+    ) -> None:
+        """Log a manifest as an MLflow dataset input (``mlflow.data.from_pandas``).
+
+        The digest is the start of the data fingerprint (MLflow stores at most 36
+        characters); the whole fingerprint goes into the input's tags. A local ``source``
+        path is wrapped in ``LocalArtifactDatasetSource`` explicitly: as a bare string MLflow
+        warns that it is ambiguous with itself (mlflow/mlflow#9702).
+        """
+        import mlflow
+        import mlflow.data
+        from mlflow.data.sources import LocalArtifactDatasetSource
+
+        dataset = mlflow.data.from_pandas(
+            frame,
+            source=None if source is None else LocalArtifactDatasetSource(source),
+            targets=targets,
+            name=name,
+            digest=fingerprint.removeprefix("sha256:")[:_MAX_DIGEST_LEN],
+        )
+        mlflow.log_input(dataset, context=context, tags={"data_fingerprint": fingerprint})
+
+    def set_description(self, text: str) -> None:
+        """The run's description in the MLflow UI (the ``mlflow.note.content`` tag)."""
+        self.set_tags({DESCRIPTION_TAG: text})
 
     def log_figure(self, fig: Any, artifact_file: str) -> None:
         import matplotlib.pyplot as plt

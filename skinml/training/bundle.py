@@ -122,12 +122,16 @@ def bundle_from_run(
     resolved: dict[str, Any],
     *,
     metadata_input: dict[str, Any] | None = None,
+    training: dict[str, Any] | None = None,
 ) -> ModelBundle:
     """The bundle of a finished run: weights plus the metadata document training knows.
 
     ``metadata_input`` is the fitted patient-metadata encoding
     (:meth:`~skinml.modelfile.metadata_input.MetadataEncoding.to_dict`) of a fusion model;
     it is stored as ``metadata.extra["metadata_input"]`` and travels into the model file.
+    ``training`` (best epoch from 1, epochs run, monitor) becomes ``extra["training"]``;
+    ``evaluation["warnings"]`` becomes ``metadata.warnings``, which the model card and
+    skinml-predict repeat.
     """
     from skinml.modelfile.metadata import (
         Calibration,
@@ -179,9 +183,11 @@ def bundle_from_run(
         metrics=metrics,
         intended_use=str(cfg.export.intended_use),
         limitations=str(cfg.export.limitations),
+        warnings=tuple(evaluation.get("warnings", ())),
         extra={
             "backbone": backbone_provenance(**model_config(cfg.model)),
             **({} if metadata_input is None else {"metadata_input": metadata_input}),
+            **({} if training is None else {"training": training}),
         },
     )
     model_kwargs = {"num_classes": len(data.classes), "drop_rate": float(cfg.model.drop_rate)}

@@ -17,6 +17,14 @@ from skinml.training.run_evaluation import (
     log_gradcam,
     validation_metrics,
 )
+from skinml.training.run_tracking import (
+    describe_run,
+    log_datasets,
+    run_name,
+    selection_metrics,
+    training_record,
+    write_history,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +40,9 @@ class RunOutcome:
     tracking_uri: str | None
     onnx_path: Path | None = None
     plots_dir: Path | None = None
+    warnings: tuple[str, ...] = ()
+    best_epoch: int | None = None
+    test: Any = None  # the test Evaluation (counts and intervals for the console)
 
 
 def _resume_checkpoint(resume: str | None, run_dir: Path) -> Path | None:
@@ -212,21 +223,24 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             barrier(env)
             return RunOutcome(run_dir, run_dir / BUNDLE_FILE, {}, None, None)
 
-        with tracker.start(
-            run_name=cfg.tracking.get("run_name") or run_dir.name, run_id=previous_run_id
-        ) as trk:
+        dataset = data.manifest.name
+        counts = {s: len(images[s]) for s in ("train", "val", "test")}
+        with tracker.start(run_name=run_name(cfg, dataset), run_id=previous_run_id) as trk:
             if previous_run_id is None:
                 trk.log_params(resolved)
+                log_datasets(trk, data)
             else:  # MLflow params are immutable; the resumed run keeps the original ones
                 trk.set_tags({"resumed_from": str(resume_path)})
             trk.log_provenance(resolved_yaml)
             trk.set_tags(
                 {
-                    "dataset": data.manifest.name,
+                    "dataset": dataset,
                     "data_fingerprint": data.fingerprint,
                     "task": "image_classification",
+                    "run_dir": str(run_dir),
                 }
             )
+            trk.set_description(describe_run(cfg, dataset, counts))
             trk.log_artifact(data.split_manifest_path, "data")
             log_dataset_card(trk, data, run_dir)
             if meta_features is not None:
@@ -237,9 +251,10 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                     },
                     "data/metadata_input.json",
                 )
-            result = fit(
-                on_epoch_end=lambda epoch, m: trk.log_metrics(m, step=epoch), run_id=trk.run_id
-            )
+            result = fit(on_epoch_end=lambda epoch, m: trk.log_epoch(m, epoch), run_id=trk.run_id)
+            trk.log_artifact(write_history(result.history, run_dir))
+            trk.log_metrics(selection_metrics(result, trainer.monitor))
+            training = training_record(result, trainer)
             model.load_state_dict(result.best_state_dict)
             model.to("cpu").eval()
             trainer.device = "cpu" if not trainer.device.startswith("cuda") else trainer.device
@@ -257,6 +272,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 utc_now(),
                 resolved,
                 metadata_input=None if meta_features is None else meta_features.encoding.to_dict(),
+                training=training,
             )
             bundle_path = bundle.save(run_dir / BUNDLE_FILE)
             trk.log_artifact(bundle_path, "bundle")
@@ -268,12 +284,29 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             onnx_path = None
             if cfg.export.enabled:
                 onnx_path = _export(bundle, cfg, run_dir, trk)
+            notes = []
             if cfg.evaluation.gradcam_images:
-                log_gradcam(trk, model, test_ds, data, cfg.evaluation.gradcam_images, run_dir)
+                note = log_gradcam(
+                    trk, model, test_ds, data, cfg.evaluation.gradcam_images, run_dir
+                )
+                notes += [f"Grad-CAM: {note}."] if note else []
+            trk.set_description(
+                describe_run(
+                    cfg,
+                    dataset,
+                    counts,
+                    training=training,
+                    test=evaluation["test"],
+                    warnings=evaluation["warnings"],
+                    notes=notes,
+                )
+            )
             summary = {
-                "best_epoch": result.best_epoch,
+                "best_epoch": result.best_epoch,  # counted from 1, as in history.csv
+                "epochs_run": len(result.history),
                 "stopped_early": result.stopped_early,
                 **evaluation["flat"],
+                "warnings": evaluation["warnings"],
             }
             (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
             trk.log_artifact(run_dir / "metrics.json")
@@ -285,6 +318,9 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
                 trk.tracking_uri,
                 onnx_path,
                 run_dir / "plots",
+                tuple(evaluation["warnings"]),
+                result.best_epoch,
+                evaluation["test"],
             )
         barrier(env)
         return outcome

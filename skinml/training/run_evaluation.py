@@ -13,6 +13,9 @@ from typing import Any
 import numpy as np
 from scipy.special import softmax
 
+#: suffixes of interval bounds in ``Evaluation.flat_metrics`` (kept out of MLflow metrics)
+CI_SUFFIXES = ("_ci_low", "_ci_high")
+
 
 def validation_metrics(classes: list[str]):
     """``(logits, targets) -> metrics`` for the trainer's per-epoch validation."""
@@ -74,6 +77,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
         plot_subgroups,
         subgroup_table,
     )
+    from skinml.evaluation.verdict import evaluation_warnings
 
     ev = cfg.evaluation
     val_logits, y_val = trainer.predict_logits(model, val_ds)
@@ -119,13 +123,26 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
     flat["test_ece_after_calibration"] = float(expected_calibration_error(y_test, p_test))
     if threshold is not None:
         flat["malignant_threshold"] = float(threshold.threshold_)
-    trk.log_metrics(flat)
+    # intervals go to a table artifact, not into metric keys that bury the curves
+    trk.log_metrics({k: v for k, v in flat.items() if not k.endswith(CI_SUFFIXES)})
+    intervals = pd.concat([val_eval.interval_table(), test_eval.interval_table()])
+    intervals.to_csv(run_dir / "metrics_with_ci.csv", index=False)
+    trk.log_table(intervals, "evaluation/metrics_with_ci.json")
+    trk.log_artifact(run_dir / "metrics_with_ci.csv", "evaluation")
+    warnings = evaluation_warnings(test_eval)
 
     plots = run_dir / "plots"
     plots.mkdir(exist_ok=True)
     figures = {
         "confusion_matrix_test.png": plot_confusion_matrix(test_eval.confusion, data.classes),
-        "roc_test.png": plot_roc_curves(y_test, p_test, data.classes),
+        "roc_test.png": plot_roc_curves(
+            y_test,
+            p_test,
+            data.classes,
+            malignant=data.malignant or None,
+            threshold=test_eval.threshold,
+            title="ROC curves (one-vs-rest; o = malignancy threshold chosen on validation)",
+        ),
         "reliability_test.png": plot_reliability(y_test, p_test_raw, p_test),
     }
     if "age" in test_frame.columns:
@@ -150,7 +167,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
         fig.savefig(plots / name, dpi=120, bbox_inches="tight")
         trk.log_figure(fig, f"plots/{name}")
     pd.DataFrame(test_eval.confusion, index=data.classes, columns=data.classes).to_csv(
-        run_dir / "confusion_matrix_test.csv"
+        run_dir / "confusion_matrix_test.csv", index_label="true \\ predicted (arg-max)"
     )
     test_eval.per_class.to_csv(run_dir / "per_class_test.csv", index=False)
     test_predictions_frame(
@@ -173,6 +190,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
         "threshold": threshold,
         "ece_before": flat["test_ece_before_calibration"],
         "ece_after": flat["test_ece_after_calibration"],
+        "warnings": warnings,
     }
 
 
@@ -198,16 +216,25 @@ def test_predictions_frame(
     return out
 
 
-def log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> None:
+def log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> str | None:
     """Grad-CAM overlays for the first test images of each class (round-robin).
 
     A metadata-fusion model predicts with its metadata and is explained through its image
     path (:class:`~skinml.models.fusion.ImagePathView`), whose Grad-CAM maps are the full
     model's: the metadata adds a per-image constant to each logit.
+
+    Returns:
+        The coarse-map note when the explained feature map is smaller than
+        :data:`~skinml.explain.MIN_CAM_SIDE` per side (the grid's title says it too).
     """
     import torch
 
-    from skinml.explain import gradcam_overlays, save_overlay_grid
+    from skinml.explain import (
+        coarse_cam_note,
+        feature_map_size,
+        gradcam_overlays,
+        save_overlay_grid,
+    )
     from skinml.models.fusion import ImagePathView, is_fusion_model
 
     targets = test_ds.targets
@@ -216,7 +243,7 @@ def log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> None
         order.extend(np.flatnonzero(targets == k)[: max(1, n_images // len(data.classes))].tolist())
     order = order[:n_images]
     if not order:
-        return
+        return None
     items = [test_ds[i][0] for i in order]
     fusion = is_fusion_model(model)
     x = torch.stack([it[0] for it in items] if fusion else items)
@@ -225,10 +252,17 @@ def log_gradcam(trk, model, test_ds, data, n_images: int, run_dir: Path) -> None
     with torch.no_grad():
         pred = model(*inputs).argmax(1).tolist()
     explained = ImagePathView(model) if fusion else model
+    note = coarse_cam_note(*feature_map_size(explained, x[:1]))
     overlays = gradcam_overlays(explained, x, rgb, targets=pred)
     captions = [
         f"true {data.classes[targets[i]]} / pred {data.classes[p]}"
         for i, p in zip(order, pred, strict=True)
     ]
-    path = save_overlay_grid(overlays, captions, run_dir / "plots" / "gradcam_test.png")
+    title = f"Grad-CAM: {note}" if note else "Grad-CAM"
+    path = save_overlay_grid(
+        overlays, captions, run_dir / "plots" / "gradcam_test.png", title=title
+    )
     trk.log_artifact(path, "plots")
+    if note:
+        trk.set_tags({"gradcam": note})
+    return note

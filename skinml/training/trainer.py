@@ -6,6 +6,12 @@ Exact resume works because everything random in an epoch (sample order,
 augmentation, dropout) is derived from ``(seed, epoch)`` and the model,
 optimizer, scheduler and early-stopping state are restored from the
 end-of-epoch checkpoint: an interrupted epoch is simply replayed.
+
+Epochs are counted from 1 wherever a person reads them: the console
+("epoch 3/15", "best epoch 3"), ``FitResult.best_epoch``, the history,
+``on_epoch_end``, checkpoints (``epoch_003.pt``) and, through the pipeline,
+MLflow steps, ``history.csv``, ``metrics.json`` and the model card. Only the
+seeds use the 0-based epoch index, so that runs stay reproducible.
 """
 
 from __future__ import annotations
@@ -28,11 +34,16 @@ log = logging.getLogger(__name__)
 
 LAST = "last.pt"
 BEST = "best.pt"
+#: marks checkpoints whose epoch counts start at 1 (older ones counted from 0)
+EPOCH_NUMBERING = "from 1"
 
 
 @dataclass
 class FitResult:
-    """What training produced: the best epoch's weights and the per-epoch history."""
+    """What training produced: the best epoch's weights and the per-epoch history.
+
+    ``best_epoch`` and the history's ``epoch`` count from 1 (0: no epoch was run).
+    """
 
     best_epoch: int
     best_score: float
@@ -44,14 +55,14 @@ class FitResult:
 def _epoch_summary(
     epoch: int, max_epochs: int, metrics: dict[str, float], monitor: str, best: dict
 ) -> str:
-    """One log line per epoch, so a run without progress bars still shows where it is."""
+    """One log line per epoch (counted from 1): a run without progress bars shows its place."""
     shown = ("train_loss", "val_loss", "val_accuracy", "val_balanced_accuracy", "val_macro_auc")
     parts = [f"{k}={metrics[k]:.4f}" for k in shown if k in metrics]
     if monitor not in shown and monitor in metrics:
         parts.append(f"{monitor}={metrics[monitor]:.4f}")
-    flag = " *best*" if best["epoch"] == epoch else f" (best epoch {best['epoch'] + 1})"
+    flag = " *best*" if best["epoch"] == epoch else f" (best epoch {best['epoch']})"
     return (
-        f"epoch {epoch + 1}/{max_epochs} "
+        f"epoch {epoch}/{max_epochs} "
         + " ".join(parts)
         + f" {metrics.get('train_images_per_s', 0):.0f} img/s"
         f" {metrics.get('epoch_time_s', 0):.1f} s{flag}"
@@ -225,6 +236,7 @@ class Trainer:
             optimizer_factory: ``params -> optimizer`` (Hydra ``_partial_``).
             scheduler_factory: ``(optimizer, total_steps) -> scheduler`` stepped per batch.
             validate: ``(logits, targets) -> metrics`` with keys like ``val_balanced_accuracy``.
+            on_epoch_end: ``(epoch, metrics)`` after each epoch, ``epoch`` counted from 1.
             resume_from: a checkpoint written by this method.
             extra_state: stored in every checkpoint (e.g. the MLflow run id).
         """
@@ -285,10 +297,10 @@ class Trainer:
             world_size=env.world_size,
         )
 
-        start_epoch, history, best = 0, [], {"score": -math.inf, "epoch": -1, "stale": 0}
+        start, history, best = 0, [], {"score": -math.inf, "epoch": 0, "stale": 0}
         best_state = {k: v.detach().cpu().clone() for k, v in evaluated.state_dict().items()}
         if resume_from is not None:
-            ckpt = load_checkpoint(resume_from)
+            ckpt = _counted_from_one(load_checkpoint(resume_from))
             model.load_state_dict(ckpt["model"])
             if ema is not None:
                 ema.module.load_state_dict(ckpt["ema"])
@@ -296,19 +308,20 @@ class Trainer:
             if scheduler is not None and ckpt.get("scheduler") is not None:
                 scheduler.load_state_dict(ckpt["scheduler"])
             scaler.load_state_dict(ckpt["scaler"])
-            start_epoch, history, best = ckpt["epoch"] + 1, ckpt["history"], ckpt["best"]
+            start, history, best = ckpt["epoch"], ckpt["history"], ckpt["best"]
             best_path = checkpoint_dir / BEST
             if best_path.exists():
                 best_state = load_checkpoint(best_path)["model"]
         stopped_early = False
-        for epoch in range(start_epoch, self.max_epochs):
+        for index in range(start, self.max_epochs):  # 0-based index: seeds only
+            epoch = index + 1
             if best["stale"] >= self.early_stopping_patience:
                 stopped_early = True
                 break
             t0 = time.perf_counter()
-            es = epoch_seed(seed, epoch)
+            es = epoch_seed(seed, index)
             torch.manual_seed(es + env.rank)
-            sampler.set_epoch(epoch)
+            sampler.set_epoch(index)
             if hasattr(train_dataset, "reseed"):
                 train_dataset.reseed(es + 7 * env.rank)
             loader = make_loader(
@@ -324,7 +337,7 @@ class Trainer:
             bar = tqdm(
                 loader,
                 total=steps,
-                desc=f"epoch {epoch + 1}/{self.max_epochs}",
+                desc=f"epoch {epoch}/{self.max_epochs}",
                 leave=False,
                 disable=not (self.progress and env.is_main),
             )
@@ -344,7 +357,7 @@ class Trainer:
                 if scheduler is not None:
                     scheduler.step()
                 if ema is not None:
-                    ema.update(model, step=epoch * steps + step + 1)
+                    ema.update(model, step=index * steps + step + 1)
                 total_loss += float(loss.item()) * len(y)
                 seen += len(y)
                 bar.set_postfix(loss=f"{total_loss / seen:.4f}")
@@ -385,6 +398,7 @@ class Trainer:
                     "scheduler": scheduler.state_dict() if scheduler is not None else None,
                     "scaler": scaler.state_dict(),
                     "epoch": epoch,
+                    "epoch_numbering": EPOCH_NUMBERING,
                     "history": history,
                     "best": best,
                     "extra": extra_state or {},
@@ -405,6 +419,19 @@ class Trainer:
             history=history,
             stopped_early=stopped_early,
         )
+
+
+def _counted_from_one(ckpt: dict[str, Any]) -> dict[str, Any]:
+    """The checkpoint with epochs counted from 1 (older checkpoints, unmarked, counted from 0)."""
+    if ckpt.get("epoch_numbering") == EPOCH_NUMBERING:
+        return ckpt
+    return {
+        **ckpt,
+        "epoch": ckpt["epoch"] + 1,
+        "history": [{**h, "epoch": h["epoch"] + 1} for h in ckpt["history"]],
+        "best": {**ckpt["best"], "epoch": ckpt["best"]["epoch"] + 1},
+        "epoch_numbering": EPOCH_NUMBERING,
+    }
 
 
 def _check_group_rates(optimizer) -> None:

@@ -57,3 +57,35 @@ def test_krippendorff_tolerates_missing():
 def test_wilson_interval():
     lo, hi = wilson_ci(0, 20)
     assert lo == 0.0 and 0.1 < hi < 0.2
+
+
+def test_eight_of_eight_gets_a_wilson_interval_not_a_point():
+    from skinml.stats import proportion_ci
+
+    ci = proportion_ci(8, 8)
+    # a bootstrap of 8/8 resamples to 8/8 every time: "1.000 [1.000, 1.000]"
+    assert bootstrap_ci(np.mean, np.ones(8), n_bootstrap=200).ci_low == 1.0
+    assert ci.value == 1.0 and ci.ci_high == 1.0
+    assert ci.ci_low == pytest.approx(0.6756, abs=1e-4)
+    assert str(ci) == "8/8 (1.000), 95% CI 0.676-1.000"
+    assert ci.as_dict()["interval"] == "wilson" and ci.as_dict()["successes"] == 8
+
+
+def test_proportion_without_cases_is_not_defined():
+    from skinml.stats import format_proportion, proportion_ci
+
+    ci = proportion_ci(0, 0)
+    assert np.isnan(ci.value) and np.isnan(ci.ci_low)
+    assert format_proportion(0, 0, None, None) == "0/0 (not defined)"
+
+
+def test_cluster_bootstrap_only_widens_the_wilson_interval():
+    from skinml.stats import BootstrapCI, proportion_ci, widen_for_clusters
+
+    wilson = proportion_ci(30, 40)
+    narrow = BootstrapCI(0.75, 0.70, 0.80, 40, 100, 0)
+    assert widen_for_clusters(wilson, narrow) == wilson  # bootstrap inside Wilson
+    wide = BootstrapCI(0.75, 0.40, 0.95, 40, 100, 0)
+    both = widen_for_clusters(wilson, wide)
+    assert (both.ci_low, both.ci_high) == (0.40, 0.95)
+    assert both.method == "wilson+cluster_bootstrap" and both.successes == 30

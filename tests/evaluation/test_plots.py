@@ -34,6 +34,8 @@ def test_confusion_matrix_plot(rng, tmp_path):
     fig = plot_confusion_matrix(ev.confusion, ["mel", "nv", "bkl"])
     texts = [t.get_text() for t in fig.axes[0].texts]
     assert len(texts) == 9 and f"({ev.confusion[0, 0]})" in texts[0]
+    assert "arg-max" in fig.axes[0].get_title()  # not the malignancy threshold's flags
+    assert "arg-max" in fig.axes[0].get_xlabel()
     counts = plot_confusion_matrix(ev.confusion, ["mel", "nv", "bkl"], normalize=False)
     assert counts.axes[0].texts[0].get_text() == str(ev.confusion[0, 0])
     assert _png(fig, tmp_path / "cm.png") > 1000

@@ -79,17 +79,43 @@ def test_evaluate_headline_and_per_class_match_sklearn(rng, classes, malignant):
     assert list(pc["malignant"]) == [c in malignant for c in classes]
 
 
-def test_bootstrap_cis_equal_direct_sklearn_bootstrap(rng, classes, malignant):
+def test_auc_gets_the_bootstrap_and_accuracy_the_wilson_interval(rng, classes, malignant):
+    from statsmodels.stats.proportion import proportion_confint
+
     y, probs = _noisy(rng, 400)
     ev = evaluate(y, probs, classes, malignant, n_bootstrap=60, seed=7)
     pred = probs.argmax(axis=1)
-    acc = bootstrap_ci(accuracy_score, y, pred, n_bootstrap=60, seed=7)
     auc = bootstrap_ci(
         lambda a, b: roc_auc_score(a, b, multi_class="ovr"), y, probs, n_bootstrap=60, seed=7
     )
-    for got, want in ((ev.headline["accuracy"], acc), (ev.headline["macro_auc"], auc)):
-        assert (got.ci_low, got.ci_high) == pytest.approx((want.ci_low, want.ci_high))
-        assert got.ci_low <= got.value <= got.ci_high
+    got = ev.headline["macro_auc"]
+    assert (got.ci_low, got.ci_high) == pytest.approx((auc.ci_low, auc.ci_high))
+    assert got.ci_low <= got.value <= got.ci_high
+    correct = int((pred == y).sum())
+    acc = ev.headline["accuracy"]
+    assert (acc.successes, acc.n) == (correct, 400)
+    assert acc.value == pytest.approx(accuracy_score(y, pred))
+    wilson = proportion_confint(correct, 400, alpha=0.05, method="wilson")
+    assert (acc.ci_low, acc.ci_high) == pytest.approx(wilson)
+
+
+def test_perfect_sensitivity_on_eight_cases_is_not_reported_as_certain():
+    """8 of 8 malignant cases flagged: Wilson 0.676-1.000, never 1.000 [1.000, 1.000]."""
+    y = np.array([1] * 8 + [0] * 32)  # 8 melanomas, 32 naevi
+    p_mel = np.r_[np.full(8, 0.9), np.linspace(0.05, 0.6, 32)]
+    probs = np.c_[1 - p_mel, p_mel]
+    ev = evaluate(y, probs, ["nv", "mel"], ["mel"], threshold=0.5, n_bootstrap=200)
+    sens = ev.headline["malignant_sensitivity"]
+    assert (sens.successes, sens.n) == (8, 8)
+    assert (sens.ci_low, sens.ci_high) == pytest.approx((0.6756, 1.0), abs=1e-4)
+    assert "8/8 (1.000), 95% CI 0.676-1.000 (Wilson)" in ev.summary()
+    assert "p_malignant >= 0.5000" in ev.summary()
+    row = ev.interval_table().set_index("metric").loc["malignant_sensitivity"]
+    assert row["interval"] == "wilson" and (row["successes"], row["denominator"]) == (8, 8)
+    assert row["ci_low"] == pytest.approx(0.6756, abs=1e-4)
+    record = ev.model_metrics()["test_malignant_sensitivity"]
+    assert (record.numerator, record.denominator, record.interval) == (8, 8, "wilson")
+    assert record.ci_low == pytest.approx(0.6756, abs=1e-4)
 
 
 def _right_with_probability(rng: np.random.Generator, n: int, p_right: float):
@@ -163,7 +189,11 @@ def test_outputs_for_mlflow_json_and_model_file(rng, classes, malignant):
     records = ev.model_metrics()
     assert isinstance(records["test_accuracy"], MetricWithCI)
     assert records["test_accuracy"].n == 300 and records["test_accuracy"].split == "test"
+    assert records["test_macro_auc"].interval == "percentile bootstrap"
+    assert records["test_accuracy"].denominator == 300
     assert "test: n=300" in ev.summary()
+    table = ev.interval_table()
+    assert set(table["metric"]) <= set(ev.headline) and (table["split"] == "test").all()
 
 
 def test_string_labels_and_undefined_metrics_are_reported_not_raised(rng):

@@ -64,8 +64,14 @@ def test_subgroup_table_counts_and_small_groups(case):
     assert site["n"].to_dict() == expected.to_dict()
     tiny = site.loc["tiny_clinic"]
     assert tiny["n"] < 30 and bool(tiny["small"])
-    assert "too few cases" in tiny["note"] and np.isnan(tiny["accuracy_ci_low"])
+    assert "too few cases" in tiny["note"] and np.isnan(tiny["balanced_accuracy_ci_low"])
     assert np.isfinite(tiny["accuracy"])  # reported, not hidden
+    # a proportion keeps its Wilson interval however few the cases
+    from statsmodels.stats.proportion import proportion_confint
+
+    lo, hi = proportion_confint(tiny["accuracy_successes"], tiny["n"], method="wilson")
+    assert (tiny["accuracy_ci_low"], tiny["accuracy_ci_high"]) == pytest.approx((lo, hi))
+    assert tiny["accuracy"] == pytest.approx(tiny["accuracy_successes"] / tiny["n"])
     big = site.loc["hospital_a"]
     assert not big["small"] and big["accuracy_ci_low"] <= big["accuracy"] <= big["accuracy_ci_high"]
     mask = (meta["site"] == "hospital_a").to_numpy()

@@ -123,3 +123,16 @@ def test_save_overlay_grid_writes_png(tmp_path):
     assert [ax.get_title() for ax in fig.axes[:3]] == ["a", "b", "c"]
     with pytest.raises(DataError, match="captions"):
         save_overlay_grid(overlays, ["a"], tmp_path / "x.png")
+
+
+def test_a_2x2_feature_map_is_labelled_coarse_not_a_localisation():
+    from skinml.explain import MIN_CAM_SIDE, coarse_cam_note, feature_map_size
+
+    model = timm.create_model("resnet18", pretrained=False, num_classes=2).eval()
+    small = feature_map_size(model, torch.zeros(1, 3, 64, 64))
+    assert small == (2, 2)  # 64 px / stride 32
+    note = coarse_cam_note(*small)
+    assert note.startswith("coarse (2x2 feature map): not a localisation")
+    assert feature_map_size(model, torch.zeros(1, 3, 224, 224)) == (7, 7)
+    assert coarse_cam_note(7, 7) is None and MIN_CAM_SIDE == 7
+    assert feature_map_size(_square_detector(), torch.zeros(1, 3, 32, 32)) == (32, 32)

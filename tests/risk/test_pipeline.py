@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from tests.risk.conftest import compose_risk
 
@@ -68,6 +69,38 @@ def test_mlflow_run_has_params_metrics_and_artifacts(logistic_run):
     assert abs(r.data.metrics["test_auc"] - doc["metrics_test"]["auc"]["value"]) < 1e-12
     arts = {a.path for a in mlflow.MlflowClient().list_artifacts(r.info.run_id)}
     assert {"metrics.json", "model", "plots", "report", "config"} <= arts
+    # intervals live in a table, not in metric keys; the run is named and described
+    assert not any(k.endswith(("_ci_low", "_ci_high")) for k in r.data.metrics)
+    table = mlflow.load_table("evaluation/metrics_with_ci.json", run_ids=[r.info.run_id])
+    auc = table[table["metric"] == "test_auc"].iloc[0]
+    assert auc["ci_low"] == pytest.approx(doc["metrics_test"]["auc"]["ci_low"])
+    sens = table[table["metric"] == "test_sensitivity_at_threshold"].iloc[0]
+    assert sens["interval"] == "wilson" and sens["denominator"] > 0
+    assert r.info.run_name == f"{cfg.data.name}-grs_survey_logistic-seed{cfg.seed}"
+    assert "Test AUC" in r.data.tags["mlflow.note.content"]
+    (train,) = r.inputs.dataset_inputs
+    assert train.dataset.digest == doc["reports"]["data_fingerprint"].removeprefix("sha256:")
+
+
+def test_risk_warnings_call_a_chance_model_and_a_useless_threshold_so():
+    from skinml.risk.run import risk_warnings
+
+    metrics = {
+        "auc": {"value": 0.55, "ci_low": 0.46, "ci_high": 0.63},
+        "n": 300,
+        "threshold": {
+            "threshold": 0.01,
+            "chosen_on": "out-of-fold",
+            "test": {"true_positives": 12, "n_cases": 12, "true_negatives": 0, "n_controls": 288},
+        },
+    }
+    warnings = risk_warnings(metrics)
+    assert warnings[0].startswith("not better than chance on this test set: AUC 0.55, 95% CI")
+    assert "high-risk threshold is useless" in warnings[1]
+    assert "flags every one of the 288 controls as high risk" in warnings[1]
+    metrics["auc"] = {"value": 0.75, "ci_low": 0.7, "ci_high": 0.8}
+    metrics["threshold"]["test"]["true_negatives"] = 200
+    assert risk_warnings(metrics) == []
 
 
 def test_predictor_on_vcf_and_survey_matches_the_estimator(logistic_run, tmp_path: Path):

@@ -117,6 +117,6 @@ def test_ddp_two_cpu_processes_with_gloo(tmp_path, lesion_dataset_factory, shrun
     )
     assert len(runs) == 1  # only rank 0 logs
     history = mlflow.MlflowClient(f"sqlite:///{tmp_path}/mlflow.db").get_metric_history(
-        runs[0].info.run_id, "train_images_per_s"
+        runs[0].info.run_id, "epoch/train_images_per_s"
     )
     assert len(history) == 2

@@ -127,7 +127,7 @@ def test_mlflow_run_has_params_metrics_and_artifacts(trained):
     fingerprint = ModelBundle.load(outcome.run_dir).metadata.provenance.data_fingerprint
     assert run.data.tags["data_fingerprint"] == fingerprint
     assert run.data.tags["git_commit"]
-    assert len(client.get_metric_history(run.info.run_id, "train_loss")) >= 2  # per epoch
+    assert len(client.get_metric_history(run.info.run_id, "epoch/train_loss")) >= 2  # per epoch
     arts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"plots", "config", "data", "bundle", "evaluation", "provenance.json"} <= arts
 
@@ -192,3 +192,85 @@ def test_run_provenance_traces_a_result_to_commit_data_and_command(trained):
     here = command_provenance(["scripts/summarise_run.py", "run dir", "-o", "x.json"])
     assert here["command"] == "scripts/summarise_run.py 'run dir' -o x.json"
     assert "git_commit" in here and here["packages"]
+
+
+def _mlflow_run(trained):
+    import mlflow
+
+    outcome, tmp = trained
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{tmp}/mlflow.db")
+    return client, client.get_run(outcome.mlflow_run_id)
+
+
+def test_mlflow_curves_and_final_figures_never_share_a_key(trained):
+    import pandas as pd
+
+    outcome, _ = trained
+    client, run = _mlflow_run(trained)
+    epochs = pd.read_csv(outcome.run_dir / "history.csv")["epoch"].tolist()
+    assert epochs == list(range(1, len(epochs) + 1))  # counted from 1
+    for key in run.data.metrics:
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, key)]
+        if key.startswith("epoch/"):
+            assert steps == epochs, key  # one value per epoch, step = epoch number
+        else:
+            assert len(steps) == 1, key  # a final figure has no history
+    curves = {k.removeprefix("epoch/") for k in run.data.metrics if k.startswith("epoch/")}
+    assert {"train_loss", "val_loss", "val_balanced_accuracy"} <= curves
+    assert not any(k.endswith(("_ci_low", "_ci_high")) for k in run.data.metrics)
+
+
+def test_mlflow_table_shows_the_selected_model(trained):
+    outcome, _ = trained
+    client, run = _mlflow_run(trained)
+    metrics = json.loads((outcome.run_dir / "metrics.json").read_text())
+    best = metrics["best_epoch"]
+    assert 1 <= best <= metrics["epochs_run"] and run.data.metrics["best_epoch"] == best
+    curve = {
+        m.step: m.value
+        for m in client.get_metric_history(run.info.run_id, "epoch/val_balanced_accuracy")
+    }
+    assert max(curve.values()) == curve[best]  # the selected epoch is the best one
+    # the run table's value is the selected epoch's figure, not the last epoch's
+    selected = run.data.metrics["val_balanced_accuracy"]
+    assert selected == pytest.approx(curve[best], abs=1e-9)
+    assert run.data.metrics["selected_val_balanced_accuracy"] == pytest.approx(curve[best])
+    for key in ("test_accuracy", "test_macro_auc", "test_malignant_sensitivity", "temperature"):
+        assert run.data.metrics[key] == pytest.approx(metrics[key]), key
+
+
+def test_mlflow_run_is_named_described_and_knows_its_data(trained):
+    import mlflow
+
+    from skinml.training.bundle import ModelBundle
+
+    outcome, tmp = trained
+    _, run = _mlflow_run(trained)
+    assert run.info.run_name == "manifest-resnet10t-32px-seed0"
+    note = run.data.tags["mlflow.note.content"]
+    assert "resnet10t" in note and "Selected epoch" in note and "Test (n=" in note
+    fingerprint = ModelBundle.load(outcome.run_dir).metadata.provenance.data_fingerprint
+    inputs = {
+        next(t.value for t in d.tags if t.key == "mlflow.data.context"): d
+        for d in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"training", "validation", "testing"}
+    train = inputs["training"].dataset
+    assert train.digest == fingerprint[:36] and train.name.endswith("/train")
+    tags = {t.key: t.value for t in inputs["training"].tags}
+    assert tags["data_fingerprint"] == fingerprint
+    mlflow.set_tracking_uri(f"sqlite:///{tmp}/mlflow.db")  # load_table reads the global store
+    table = mlflow.load_table("evaluation/metrics_with_ci.json", run_ids=[run.info.run_id])
+    sens = table[(table["split"] == "test") & (table["metric"] == "malignant_sensitivity")]
+    assert sens["interval"].iloc[0].startswith("wilson") and sens["denominator"].iloc[0] > 0
+    assert run.data.tags["gradcam"].startswith("coarse (")  # 32 px: a tiny feature map
+
+
+def test_console_summary_counts_epochs_from_one_and_shows_counts(trained):
+    from skinml.cli.train import summary_lines
+
+    outcome, _ = trained
+    text = "\n".join(summary_lines(outcome))
+    assert f"finished, best epoch {outcome.best_epoch}." in text
+    sens = outcome.test.headline["malignant_sensitivity"]
+    assert f"{sens.successes}/{sens.n} (" in text and "chosen on validation" in text

@@ -95,13 +95,14 @@ def test_interrupted_and_resumed_training_matches_uninterrupted(tmp_path):
     full = _fit(tmp_path / "full", make)
 
     def crash_after_first_epoch(epoch, metrics):
-        if epoch == 0:
+        if epoch == 1:  # epochs are counted from 1
             raise _CrashError
 
     with pytest.raises(_CrashError):
         _fit(tmp_path / "cut", make, on_epoch_end=crash_after_first_epoch)
     resumed = _fit(tmp_path / "cut", make, resume=tmp_path / "cut" / "last.pt")
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
+    assert [h["epoch"] for h in resumed.history] == [1, 2, 3]
     for k, v in full.best_state_dict.items():
         assert torch.equal(v, resumed.best_state_dict[k]), k
     assert (tmp_path / "cut" / "best.pt").exists()
@@ -130,7 +131,9 @@ def test_early_stopping_stops_and_keeps_best(tmp_path):
         seed=0,
         validate=lambda logits, y: {"val_never_improves": 0.5},
     )
-    assert res.stopped_early and len(res.history) == 2 and res.best_epoch == 0
+    # the first epoch is epoch 1, in the result as in the history
+    assert res.stopped_early and len(res.history) == 2 and res.best_epoch == 1
+    assert [h["epoch"] for h in res.history] == [1, 2]
 
 
 def test_backbone_learns_at_its_scale_and_flattening_schedulers_are_refused(tmp_path):
@@ -231,7 +234,7 @@ def test_ema_weights_are_selected_and_resume_exactly(tmp_path):
     )  # the averaged weights, not the last step's
 
     def crash(epoch, metrics):
-        if epoch == 0:
+        if epoch == 1:
             raise _CrashError
 
     with pytest.raises(_CrashError):
@@ -240,3 +243,25 @@ def test_ema_weights_are_selected_and_resume_exactly(tmp_path):
     assert [h["val_loss"] for h in resumed.history] == [h["val_loss"] for h in full.history]
     for k, v in full.best_state_dict.items():
         assert torch.equal(v, resumed.best_state_dict[k]), k
+
+
+def test_epoch_log_line_counts_from_one():
+    from skinml.training.trainer import _epoch_summary
+
+    line = _epoch_summary(3, 15, {"val_loss": 0.5}, "val_loss", {"epoch": 2})
+    assert line.startswith("epoch 3/15 ") and line.endswith("(best epoch 2)")
+    assert _epoch_summary(1, 15, {}, "val_loss", {"epoch": 1}).endswith("*best*")
+
+
+def test_checkpoints_counted_from_zero_are_renumbered_on_resume():
+    from skinml.training.trainer import EPOCH_NUMBERING, _counted_from_one
+
+    old = {
+        "epoch": 1,  # the second epoch, counted from 0 by skinml before epochs started at 1
+        "history": [{"epoch": 0, "val_loss": 1.0}, {"epoch": 1, "val_loss": 0.9}],
+        "best": {"epoch": 1, "score": -0.9, "stale": 0},
+    }
+    new = _counted_from_one(old)
+    assert new["epoch"] == 2 and [h["epoch"] for h in new["history"]] == [1, 2]
+    assert new["best"]["epoch"] == 2 and new["epoch_numbering"] == EPOCH_NUMBERING
+    assert _counted_from_one(new) == new  # already counted from 1: unchanged
