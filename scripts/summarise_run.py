@@ -94,6 +94,16 @@ def one_vs_rest_aucs(
     return out
 
 
+def _best_epoch_from_one(metrics: dict) -> int:
+    """The selected epoch counted from 1.
+
+    skinml-train counts epochs from 1 since ``metrics.json`` gained ``epochs_run``; runs
+    written before that stored the 0-based index, so their figure gets 1 added.
+    """
+    best = int(metrics["best_epoch"])
+    return best if "epochs_run" in metrics else best + 1
+
+
 def summarise(run_dir: Path, *, one_vs_rest: list[str], time_file: Path | None) -> dict:
     import torch
     import yaml
@@ -116,7 +126,7 @@ def summarise(run_dir: Path, *, one_vs_rest: list[str], time_file: Path | None) 
         "image_size": cfg["data"]["image_size"],
         "seed": cfg["seed"],
         "epochs_run": len(history),
-        "best_epoch": int(metrics["best_epoch"]),  # counted from 1 by skinml-train
+        "best_epoch": _best_epoch_from_one(metrics),
         "tta": cfg["trainer"]["tta"],
         "test_n": int(metrics["test_n"]),
     }

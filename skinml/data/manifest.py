@@ -68,6 +68,20 @@ class Manifest:
         return self.subset(self.frame["split"] == name)
 
 
+def cluster_unit(frame: pd.DataFrame) -> str:
+    """What a ``patient_id`` cluster really is in a validated manifest, in words.
+
+    Missing patient IDs fall back to lesion IDs (and those to the image), so a bootstrap
+    "over patients" on HAM10000, which has no patient IDs, resamples lesions. Reports say so.
+    """
+    patients = frame["patient_id"].astype(str)
+    if (patients == frame["image"].astype(str)).all():
+        return "images"
+    if (patients == frame["lesion_id"].astype(str)).all():
+        return "lesions"
+    return "patients"
+
+
 def validate_manifest(frame: pd.DataFrame, *, source: str = "manifest") -> pd.DataFrame:
     """Check the manifest contract and fill optional columns.
 

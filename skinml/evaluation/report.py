@@ -172,7 +172,8 @@ class Evaluation:
         n: number of cases; split: which split; seed, n_bootstrap: the bootstrap.
         threshold: the malignancy threshold used (None = argmax rule);
             threshold_rule: how it was chosen.
-        n_groups: number of bootstrap clusters (patients) or None.
+        n_groups: number of bootstrap clusters or None; group_unit: what a cluster is
+            (``patients``, or ``lesions``/``images`` where the data has no patient IDs).
 
     Note:
         The ECE is biased upwards in small samples and more so in bootstrap
@@ -193,6 +194,7 @@ class Evaluation:
     threshold: float | None = None
     threshold_rule: str = ""
     n_groups: int | None = None
+    group_unit: str = "patients"
 
     def flat_metrics(self, prefix: str | None = None) -> dict[str, float]:
         """Flat ``{prefix}_{metric}[_ci_low|_ci_high]`` floats (``metrics.json``).
@@ -227,6 +229,7 @@ class Evaluation:
                 "seed": self.seed,
                 "n_bootstrap": self.n_bootstrap,
                 "n_groups": self.n_groups,
+                "group_unit": self.group_unit,
                 "classes": list(self.classes),
                 "malignant": list(self.malignant),
                 "threshold": self.threshold,
@@ -309,7 +312,7 @@ class Evaluation:
         """A few lines for the console: split, n, seed and each headline metric with its CI."""
         head = f"{self.split}: n={self.n}, bootstrap {self.n_bootstrap}x (seed {self.seed})"
         if self.n_groups is not None:
-            head += f", resampling {self.n_groups} patients"
+            head += f", resampling {self.n_groups} {self.group_unit}"
         lines = [head]
         for k, v in self.headline.items():
             how = "Wilson" if isinstance(v, ProportionCI) else "bootstrap"
@@ -370,6 +373,7 @@ def evaluate(
     *,
     threshold: float | MalignancyThreshold | None = None,
     groups: np.ndarray | Sequence | None = None,
+    group_unit: str = "patients",
     n_bootstrap: int = 1000,
     seed: int = 0,
     split: str = "test",
@@ -392,6 +396,9 @@ def evaluate(
             It is applied here, never fitted.
         groups: cluster ids for the bootstrap (patient or lesion ids), so that
             several images of one patient do not narrow the interval.
+        group_unit: what one cluster is, in words (``patients``; ``lesions`` when the data
+            has no patient IDs and lesion IDs stand in, as in HAM10000); see
+            :func:`skinml.data.manifest.cluster_unit`.
         n_bootstrap: resamples per metric (0 = point estimates only).
         seed: bootstrap seed (every metric uses the same resamples).
         split: name of the split, used in keys and reports.
@@ -472,4 +479,5 @@ def evaluate(
         threshold=t,
         threshold_rule=rule,
         n_groups=None if g is None else len(np.unique(g)),
+        group_unit=group_unit,
     )

@@ -44,7 +44,7 @@ def _metric_value(v: MetricWithCI) -> str:
 def _interval_name(v: MetricWithCI) -> str:
     names = {
         "wilson": "Wilson",
-        "wilson+cluster_bootstrap": "Wilson ∪ patient bootstrap",
+        "wilson+cluster_bootstrap": "Wilson ∪ cluster bootstrap (patients, or lesions)",
         "percentile bootstrap": "bootstrap",
     }
     return names.get(v.interval, v.interval)

@@ -64,6 +64,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
     """Calibrate and choose thresholds on validation; evaluate on test with CIs; plot."""
     import pandas as pd
 
+    from skinml.data.manifest import cluster_unit
     from skinml.evaluation import (
         MalignancyThreshold,
         TemperatureScaler,
@@ -95,6 +96,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
     test_frame = data.manifest.split("test").frame.copy()
     groups = test_frame["patient_id"].to_numpy()
     kw = {"n_bootstrap": ev.n_bootstrap, "seed": cfg.seed}
+    unit = cluster_unit(data.manifest.frame)  # "lesions" where patient IDs are missing
     thr = threshold  # the fitted picker: evaluations record the rule that chose it
     val_eval = evaluate(
         y_val,
@@ -104,6 +106,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
         threshold=thr,
         split="val",
         groups=data.manifest.split("val").frame["patient_id"].to_numpy(),
+        group_unit=unit,
         **kw,
     )
     test_eval = evaluate(
@@ -114,6 +117,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
         threshold=thr,
         split="test",
         groups=groups,
+        group_unit=unit,
         probs_before_calibration=p_test_raw,
         **kw,
     )

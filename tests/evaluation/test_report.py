@@ -241,3 +241,32 @@ def test_evaluate_rejects_bad_input_with_clear_errors(kwargs, message):
             n_bootstrap=0,
             **extra,
         )
+
+
+def test_the_summary_names_what_the_bootstrap_resamples():
+    import pandas as pd
+
+    from skinml.data.manifest import cluster_unit, validate_manifest
+
+    base = {"image": ["a.jpg", "b.jpg", "c.jpg"], "label": ["nv", "mel", "nv"]}
+    no_ids = validate_manifest(pd.DataFrame(base))
+    lesions_only = validate_manifest(pd.DataFrame({**base, "lesion_id": ["L1", "L1", "L2"]}))
+    patients = validate_manifest(
+        pd.DataFrame({**base, "lesion_id": ["L1", "L2", "L3"], "patient_id": ["P1", "P1", "P2"]})
+    )
+    assert cluster_unit(no_ids) == "images"
+    assert cluster_unit(lesions_only) == "lesions"  # HAM10000: no patient IDs
+    assert cluster_unit(patients) == "patients"
+
+    y = np.array([0, 1, 0, 1, 0, 1])
+    p = np.array([[0.8, 0.2], [0.3, 0.7], [0.6, 0.4], [0.4, 0.6], [0.9, 0.1], [0.2, 0.8]])
+    ev = evaluate(
+        y,
+        p,
+        ["nv", "mel"],
+        ["mel"],
+        groups=[1, 1, 2, 2, 3, 3],
+        group_unit="lesions",
+        n_bootstrap=20,
+    )
+    assert "resampling 3 lesions" in ev.summary() and "patients" not in ev.summary()
