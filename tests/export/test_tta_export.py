@@ -38,7 +38,8 @@ def tta_export(request, tmp_path_factory):
         metadata_columns=("age", "sex", "localization") if fusion else (),
         seed=7,
     )
-    return bundle, export_bundle(bundle, root / "out" / "model.onnx")
+    int8 = {} if fusion else {"quantize": "int8", "max_accuracy_loss": 1.0, "calibration_images": 6}
+    return bundle, export_bundle(bundle, root / "out" / "model.onnx", **int8)
 
 
 class _Inputs(torch.utils.data.Dataset):
@@ -106,3 +107,6 @@ def test_int8_still_finds_the_stem_behind_the_flips(tta_export):
     stems = stem_nodes(graph)
     assert stems, "the stem reads the flipped views, and must still be kept in float"
     assert all(n.op_type == "Conv" for n in graph.graph.node if n.name in stems)
+    if result.quantization is not None:  # the image-only export is also quantized
+        assert result.quantization.float_stem_nodes >= 1
+        assert read_metadata(result.int8_path).calibration.tta_views == TTA_VIEWS
