@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from skinml.modelfile.tta import TTA_VIEWS, flip_axes
+
 
 def build_augmentation(transforms: Sequence[Any] | None, *, seed: int = 0):
     """Compose instantiated albumentations transforms (None or empty -> identity).
@@ -23,9 +25,11 @@ def build_augmentation(transforms: Sequence[Any] | None, *, seed: int = 0):
     return A.Compose(list(transforms or []), seed=seed)
 
 
-def tta_views(batch):
-    """Test-time augmentation views of an NCHW batch: identity, h-flip, v-flip, both.
+def tta_views(batch, views: Sequence[str] = TTA_VIEWS) -> list[Any]:
+    """Test-time augmentation views of an NCHW batch (default: identity, h-flip, v-flip, both).
 
-    Dermoscopy has no canonical orientation, so flips are label-preserving.
+    Dermoscopy has no canonical orientation, so flips are label-preserving. The view
+    names are those the model file records (:mod:`skinml.modelfile.tta`), so the exported
+    graph and the predictor flip exactly as training did.
     """
-    return [batch, batch.flip(-1), batch.flip(-2), batch.flip(-1).flip(-2)]
+    return [batch.flip(axes) if axes else batch for axes in map(flip_axes, views)]

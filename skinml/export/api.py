@@ -4,6 +4,13 @@ Order matters: the graph is exported to a temporary file, verified against
 PyTorch on real validation images, and only then written to the requested path
 with its metadata, SHA-256 sidecar and model card. A failed verification leaves
 nothing behind that a clinician could pick up by mistake.
+
+When the run fitted its calibration and thresholds on test-time-augmented logits, the
+same views are built into the graph (see :mod:`skinml.export.graph`) and recorded in
+``calibration.tta_views``: a clinician running ``skinml-predict`` with default options
+gets the run's probabilities, and the verification compares onnxruntime with the same
+TTA in PyTorch. Building TTA into the file, rather than leaving it to a predictor option,
+is the one design in which nobody can forget it or apply it twice.
 """
 
 from __future__ import annotations
@@ -33,9 +40,10 @@ from skinml.export.quantize import (
 )
 from skinml.export.verify import PROBABILITY_TOLERANCE, VerificationReport, verify_against_torch
 from skinml.integrity.checksums import sha256_file
-from skinml.modelfile.metadata import ModelMetadata
+from skinml.modelfile.metadata import SCHEMA_VERSION, ModelMetadata
 from skinml.modelfile.metadata_input import METADATA_INPUT_NAME, MetadataEncoding
 from skinml.modelfile.onnx_io import write_sidecar
+from skinml.modelfile.tta import calibration_tta_views
 from skinml.predict.scores import fit_ood_threshold
 from skinml.training.bundle import ModelBundle
 
@@ -68,10 +76,17 @@ def tensor_docs(
     cam: CamSupport,
     temperature: float,
     encoding: MetadataEncoding | None = None,
+    tta_views: tuple[str, ...] = (),
 ):
     """The documented graph inputs and outputs (stored as ``metadata.inputs/outputs``)."""
     h, w = prep.input_size
     k = len(classes)
+    tta = (
+        f"the mean over the test-time flip views {', '.join(tta_views)} (computed in the "
+        "graph, as in training) of the "
+        if tta_views
+        else ""
+    )
     inputs = {
         INPUT_NAME: f"float32 [batch, 3, {h}, {w}] RGB image: decoded, EXIF-upright, resized "
         f"per preprocessing.resize ({prep.resize}, {prep.interpolation}) to {h}x{w}, multiplied "
@@ -85,7 +100,7 @@ def tensor_docs(
             f"{', '.join(encoding.feature_names)}"
         )
     outputs = {
-        "logits": f"float32 [batch, {k}] raw class scores in metadata.classes order, "
+        "logits": f"float32 [batch, {k}] {tta}raw class scores in metadata.classes order, "
         "before calibration (used for the energy OOD score)",
         "probabilities": f"float32 [batch, {k}] calibrated class probabilities = "
         f"softmax(logits / {temperature:.6g}); temperature already applied in the graph",
@@ -95,6 +110,7 @@ def tensor_docs(
         outputs["cam"] = (
             f"float32 [batch, {k}, {fh}, {fw}] class-activation map per class: W_k·F + b_k at "
             f"each position of the last feature map F ({c} channels)"
+            + (" of each flip view, flipped back onto the input and averaged" if tta_views else "")
             + (
                 " plus the per-image constant the metadata adds to logit k"
                 if encoding is not None
@@ -174,7 +190,10 @@ def export_bundle(
 
     cam = cam_support(model, prep.input_size)
     temperature = _temperature(meta)
-    wrapper = exportable(model, temperature, with_cam=cam.available).eval()
+    tta_views = calibration_tta_views(meta)
+    wrapper = exportable(
+        model, temperature, with_cam=cam.available, tta_views=tta_views or ()
+    ).eval()
 
     with tempfile.TemporaryDirectory(prefix="skinml-export-") as tmp:
         raw = Path(tmp) / "graph.onnx"
@@ -189,6 +208,7 @@ def export_bundle(
             encoding,
             cam,
             temperature,
+            tta_views,
             report,
             exporter,
             _opset_of(raw),
@@ -271,6 +291,7 @@ def _final_metadata(
     encoding: MetadataEncoding | None,
     cam: CamSupport,
     temperature: float,
+    tta_views: tuple[str, ...] | None,
     report: VerificationReport,
     exporter: str,
     opset: int | None,
@@ -283,8 +304,13 @@ def _final_metadata(
     from skinml.tracking.provenance import git_commit, utc_now
 
     meta = bundle.metadata
-    inputs, outputs = tensor_docs(meta.preprocessing, meta.classes, cam, temperature, encoding)
-    calibration = replace(meta.calibration, applied_in_graph=True, temperature=temperature)
+    inputs, outputs = tensor_docs(
+        meta.preprocessing, meta.classes, cam, temperature, encoding, tta_views or ()
+    )
+    # tta_views None: nothing records how the calibration was fitted (a hand-made bundle)
+    calibration = replace(
+        meta.calibration, applied_in_graph=True, temperature=temperature, tta_views=tta_views
+    )
     prov = meta.provenance
     prov = replace(
         prov,
@@ -336,6 +362,7 @@ def _final_metadata(
         calibration=calibration,
         provenance=prov,
         extra=extra,
+        schema_version=SCHEMA_VERSION,  # a bundle from an older skinml may say 1.0
     )
 
 

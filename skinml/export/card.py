@@ -10,6 +10,7 @@ from os import PathLike
 from pathlib import Path
 
 from skinml.modelfile.metadata import MetricWithCI, ModelMetadata
+from skinml.modelfile.tta import describe_tta
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -132,6 +133,11 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         f"- method {cal.method}, temperature {cal.temperature:.4g}, fitted on {cal.fitted_on}; "
         f"applied in the graph: {'yes' if cal.applied_in_graph else 'no'}",
         f"- ECE before {_fmt(cal.ece_before)}, after {_fmt(cal.ece_after)}",
+        *(
+            [f"- test-time augmentation: {describe_tta(m)}"]
+            if m.task == "image_classification"
+            else []
+        ),
         "",
         "## Operating thresholds",
         "",

@@ -9,6 +9,13 @@ decomposition of the logit over image regions (Zhou et al., CVPR 2016).
 A metadata-fusion model (:mod:`skinml.models.fusion`) has a second graph input,
 ``metadata``, and its CAM is the image map plus the per-image constant the metadata
 adds to each logit, so the spatial mean is still exactly the logit.
+
+A run trained with test-time augmentation had its temperature and thresholds fitted on
+the *average of the flip views' logits*; the graph then computes exactly that (the views
+go through the network as one batch, their logits are averaged, and only then the
+temperature and softmax are applied), so the file's default output is the run's. Each
+view's CAM is flipped back onto the input and the maps are averaged: a flip does not
+change a map's spatial mean, so the averaged map still decomposes the averaged logit.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from torch import nn
 
 from skinml.export.errors import ExportError
 from skinml.modelfile.metadata_input import METADATA_INPUT_NAME
+from skinml.modelfile.tta import flip_axes
 from skinml.models.fusion import MetadataFusionClassifier, is_fusion_model
 
 INPUT_NAME = "image"
@@ -93,9 +101,23 @@ def _fusion_cam_support(model: MetadataFusionClassifier, input_size: tuple[int, 
 
 
 class ExportableClassifier(nn.Module):
-    """Wrap a classifier so that its graph outputs logits, calibrated probabilities and CAMs."""
+    """Wrap a classifier so that its graph outputs logits, calibrated probabilities and CAMs.
 
-    def __init__(self, model: nn.Module, temperature: float = 1.0, with_cam: bool = True):
+    Args:
+        model: the trained network (eval mode).
+        temperature: the fitted calibration temperature, applied in the graph.
+        with_cam: also output class-activation maps (needs a pool + linear head).
+        tta_views: flip views (:mod:`skinml.modelfile.tta`) whose logits are averaged
+            before the temperature, as training did; empty for none.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        temperature: float = 1.0,
+        with_cam: bool = True,
+        tta_views: tuple[str, ...] = (),
+    ):
         super().__init__()
         if not temperature > 0:
             raise ExportError(
@@ -105,21 +127,51 @@ class ExportableClassifier(nn.Module):
         self.model = model
         self.temperature = float(temperature)
         self.with_cam = with_cam
+        self.tta_views = tuple(tta_views)
+        self._axes = [flip_axes(v) for v in self.tta_views]
 
     #: graph input names, in the order ``forward`` takes them
     input_names: tuple[str, ...] = (INPUT_NAME,)
 
+    def _stack_views(self, image: torch.Tensor) -> torch.Tensor:
+        """All views as one batch, view-major: ``[view_0 images, view_1 images, ...]``."""
+        if not self._axes:
+            return image
+        return torch.cat([image.flip(a) if a else image for a in self._axes], dim=0)
+
+    def _repeat(self, t: torch.Tensor) -> torch.Tensor:
+        """A per-image input (metadata) repeated for every view; it is never flipped."""
+        return t.repeat(len(self._axes), 1) if self._axes else t
+
+    def _mean_logits(self, logits: torch.Tensor) -> torch.Tensor:
+        if not self._axes:
+            return logits
+        return logits.reshape(len(self._axes), -1, logits.shape[-1]).mean(dim=0)
+
+    def _mean_cam(self, cam: torch.Tensor) -> torch.Tensor:
+        """Each view's map flipped back onto the input, then averaged."""
+        if not self._axes:
+            return cam
+        views = cam.reshape(len(self._axes), -1, *cam.shape[1:])
+        return torch.stack(
+            [views[i].flip(a) if a else views[i] for i, a in enumerate(self._axes)]
+        ).mean(dim=0)
+
+    def _image_cam(self, feats: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        return self._mean_cam(torch.einsum("kc,nchw->nkhw", weight, feats))
+
     def forward(self, image: torch.Tensor):
+        x = self._stack_views(image)
         if self.with_cam:
-            feats = self.model.forward_features(image)
-            logits = self.model.forward_head(feats)
+            feats = self.model.forward_features(x)
+            logits = self._mean_logits(self.model.forward_head(feats))
         else:
-            logits = self.model(image)
+            logits = self._mean_logits(self.model(x))
         probabilities = torch.softmax(logits / self.temperature, dim=1)
         if not self.with_cam:
             return logits, probabilities
         fc = self.model.get_classifier()
-        cam = torch.einsum("kc,nchw->nkhw", fc.weight, feats)
+        cam = self._image_cam(feats, fc.weight)
         if fc.bias is not None:
             cam = cam + fc.bias[None, :, None, None]
         return logits, probabilities, cam
@@ -131,20 +183,25 @@ class ExportableFusionClassifier(ExportableClassifier):
     input_names = (INPUT_NAME, METADATA_INPUT_NAME)
 
     def forward(self, image: torch.Tensor, metadata: torch.Tensor):  # type: ignore[override]
-        feats = self.model.forward_features(image)
-        logits = self.model.forward_head(feats, metadata)
+        feats = self.model.forward_features(self._stack_views(image))
+        logits = self._mean_logits(self.model.forward_head(feats, self._repeat(metadata)))
         probabilities = torch.softmax(logits / self.temperature, dim=1)
         if not self.with_cam:
             return logits, probabilities
-        cam = torch.einsum("kc,nchw->nkhw", self.model.image_weight(), feats)
+        cam = self._image_cam(feats, self.model.image_weight())
         cam = cam + self.model.metadata_term(metadata)[:, :, None, None]
         return logits, probabilities, cam
 
 
-def exportable(model: nn.Module, temperature: float = 1.0, with_cam: bool = True):
+def exportable(
+    model: nn.Module,
+    temperature: float = 1.0,
+    with_cam: bool = True,
+    tta_views: tuple[str, ...] = (),
+):
     """The export wrapper that fits the model: one input (image) or two (image, metadata)."""
     cls = ExportableFusionClassifier if is_fusion_model(model) else ExportableClassifier
-    return cls(model, temperature, with_cam)
+    return cls(model, temperature, with_cam, tta_views)
 
 
 def example_inputs(wrapper: ExportableClassifier, input_size: tuple[int, int], batch: int = 2):

@@ -139,13 +139,26 @@ def head_nodes(model: Any) -> list[str]:
     return [n.name for n in graph.node if n.name and feeds.get(id(n), everything) != everything]
 
 
+#: Ops that only move input values around (the flips and concatenation of in-graph TTA).
+_DATA_MOVEMENT_OPS = frozenset(
+    {"Slice", "Concat", "Identity", "Reshape", "Transpose", "Squeeze", "Unsqueeze", "Tile"}
+)
+
+
 def stem_nodes(model: Any) -> list[str]:
-    """Names of the convolutions that read a graph input directly (the network's stem)."""
-    inputs = {i.name for i in model.graph.input}
+    """Names of the convolutions that read a graph input (the network's stem).
+
+    "Read" looks through data-movement ops, so the stem of a graph with test-time
+    augmentation (the input flipped by ``Slice`` and stacked by ``Concat``) is found too.
+    """
+    moved = {i.name for i in model.graph.input}
+    for node in model.graph.node:  # topological order
+        if node.op_type in _DATA_MOVEMENT_OPS and node.input and node.input[0] in moved:
+            moved.update(node.output)
     return [
         n.name
         for n in model.graph.node
-        if n.op_type == "Conv" and n.name and n.input and n.input[0] in inputs
+        if n.op_type == "Conv" and n.name and n.input and n.input[0] in moved
     ]
 
 

@@ -108,13 +108,15 @@ def random_init_bundle(
     malignant_threshold: float = 0.3,
     seed: int = 0,
     metadata_columns: Sequence[str] = (),
+    tta_views: Sequence[str] = (),
 ) -> ModelBundle:
     """A bundle around an untrained timm network (``pretrained=False``, seeded weights).
 
     The metadata says ``untrained (random init)`` in ``intended_use``/``limitations``
     and ``extra['simulated']``; metrics are placeholders marked as such. With
     ``metadata_columns`` the network is a metadata-fusion model whose encoding is fitted
-    on the manifest's training rows.
+    on the manifest's training rows. ``tta_views`` are recorded as if the calibration had
+    been fitted on those views' averaged logits, so export builds them into the graph.
     """
     import torch
 
@@ -149,7 +151,9 @@ def random_init_bundle(
         inputs={},
         outputs={},
         preprocessing=prep,
-        calibration=Calibration(method="temperature", temperature=temperature),
+        calibration=Calibration(
+            method="temperature", temperature=temperature, tta_views=tuple(tta_views)
+        ),
         thresholds=(
             OperatingThreshold(
                 "malignant", malignant_threshold, "fixed placeholder (untrained model)"

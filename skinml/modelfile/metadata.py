@@ -14,13 +14,15 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from skinml.errors import ModelFileError
+from skinml.modelfile.tta import VIEW_AXES
 
 METADATA_KEY = "skinml"
 #: 1.1 added ``MetricWithCI.interval/numerator/denominator`` (Wilson intervals for
 #: proportions) and ``ModelMetadata.warnings``; 1.0 files still read (bootstrap
-#: intervals, no warnings).
-SCHEMA_VERSION = "1.1"
-SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1")
+#: intervals, no warnings). 1.2 added ``Calibration.tta_views``; older files still read
+#: (``tta_views`` None: not recorded).
+SCHEMA_VERSION = "1.2"
+SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2")
 TASKS = ("image_classification", "tabular_risk")
 
 
@@ -46,7 +48,14 @@ class Preprocessing:
 
 @dataclass(frozen=True)
 class Calibration:
-    """Post-hoc calibration applied to logits (or scores) before reporting probabilities."""
+    """Post-hoc calibration applied to logits (or scores) before reporting probabilities.
+
+    ``tta_views``: the test-time augmentation views (:mod:`skinml.modelfile.tta`) whose
+    logits were averaged before the temperature and thresholds were fitted; ``()`` for
+    single-view predictions, None when not recorded (files before schema 1.2). A file
+    exported with views averages them in its graph, so its outputs mean what the fitted
+    calibration and thresholds assume.
+    """
 
     method: str = "temperature"  # temperature | platt | isotonic | none
     temperature: float = 1.0
@@ -54,6 +63,7 @@ class Calibration:
     ece_before: float | None = None
     ece_after: float | None = None
     applied_in_graph: bool = False  # True when the ONNX output already includes it
+    tta_views: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -205,7 +215,7 @@ class ModelMetadata:
                 inputs=dict(doc["inputs"]),
                 outputs=dict(doc["outputs"]),
                 preprocessing=_preprocessing(doc.get("preprocessing")),
-                calibration=Calibration(**doc.get("calibration", {})),
+                calibration=_calibration(doc.get("calibration", {})),
                 thresholds=tuple(OperatingThreshold(**t) for t in doc.get("thresholds", [])),
                 metrics={k: MetricWithCI(**v) for k, v in doc.get("metrics", {}).items()},
                 intended_use=doc.get("intended_use", ""),
@@ -273,6 +283,7 @@ def _check_shapes(doc: dict[str, Any], source: str) -> None:
             file=source,
             fix="re-export the model with skinml-export",
         )
+    _check_tta_views(doc.get("calibration"), source)
     prep = doc.get("preprocessing")
     if isinstance(prep, dict):
         for key, (lengths, low, what) in _PREPROCESSING_LISTS.items():
@@ -287,10 +298,39 @@ def _check_shapes(doc: dict[str, Any], source: str) -> None:
                 )
 
 
+def _check_tta_views(calibration: Any, source: str) -> None:
+    """``calibration.tta_views`` is null or a list of known views: a predictor must not guess."""
+    views = calibration.get("tta_views") if isinstance(calibration, dict) else None
+    if views is None:
+        return
+    if not isinstance(views, list) or not all(isinstance(v, str) for v in views):
+        raise ModelFileError(
+            f"skinml metadata calibration.tta_views is {views!r}",
+            file=source,
+            expected='a list of view names, e.g. ["identity", "hflip"], or null',
+            fix="re-export the model with skinml-export",
+        )
+    unknown = [v for v in views if v not in VIEW_AXES]
+    if unknown:
+        raise ModelFileError(
+            f"skinml metadata calibration.tta_views names unknown views {unknown}",
+            file=source,
+            expected=f"views among {list(VIEW_AXES)}",
+            fix="the file was written by a newer skinml; upgrade skinml",
+        )
+
+
 def _json_kind(kind: type | tuple[type, ...]) -> str:
     names = {str: "a string", list: "a list", dict: "an object", type(None): "null"}
     kinds = kind if isinstance(kind, tuple) else (kind,)
     return " or ".join(names[k] for k in kinds)
+
+
+def _calibration(d: dict[str, Any]) -> Calibration:
+    d = dict(d)
+    if d.get("tta_views") is not None:
+        d["tta_views"] = tuple(d["tta_views"])
+    return Calibration(**d)
 
 
 def _preprocessing(d: dict[str, Any] | None) -> Preprocessing | None:

@@ -18,7 +18,7 @@ EPILOG = """\
 examples:
   skinml-predict model.onnx lesion.jpg -o predictions.csv
   skinml-predict model.onnx clinic_photos/ -o predictions.csv --heatmaps heatmaps/
-  skinml-predict model.onnx worklist.csv -o predictions.csv --tta --threads 2
+  skinml-predict model.onnx worklist.csv -o predictions.csv --threads 2
   skinml-predict psoriasis_risk.onnx patients.csv -o risk.csv     (tabular risk model)
   skinml-predict psoriasis_risk.onnx genotypes.vcf.gz --survey survey.csv -o risk.csv
   skinml-predict fusion.onnx --describe      (what the model needs as input)
@@ -40,6 +40,12 @@ Every input gets exactly one row: status 'ok' with calibrated probabilities
 or above the model's malignant operating threshold), quality_flags (blurry,
 underexposed, overexposed, clipped, too_small), ood_score (energy; higher is
 less like the training data) and ood_flag; or status 'error' with the reason.
+
+Test-time augmentation (averaging flipped views) is part of the model file when
+its training run used it, so the default output is the training run's; --describe
+and the model card say which. --tta changes nothing for such a file, is refused
+for a model calibrated without it, and for an older file whose run used it,
+averages the views' logits before the temperature, as training did.
 
 The model file is checked against MODEL.onnx.sha256 when that file is present,
 and refused if it carries no skinml metadata.
@@ -77,7 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--workers", type=int, default=None, help="image-decoding threads (default: up to 4)"
     )
     p.add_argument(
-        "--tta", action="store_true", help="average over horizontal/vertical flips (4x slower)"
+        "--tta",
+        action="store_true",
+        help="test-time augmentation as the model was calibrated with it (see below); a "
+        "model trained with it already does it by default",
     )
     p.add_argument(
         "--heatmaps", type=Path, default=None, metavar="DIR", help="write heatmap PNGs here"
@@ -143,6 +152,8 @@ def _run(args: argparse.Namespace) -> int:
     predictor = ImagePredictor(
         args.model, threads=args.threads, tta=args.tta, workers=args.workers, session=session
     )
+    if predictor.tta_plan.note:
+        print(predictor.tta_plan.note, file=sys.stderr)
     s = predict_to_csv(
         args.model,
         args.input,
@@ -184,6 +195,9 @@ def _describe(model: Path, metadata) -> int:
     meta_input = metadata.extra.get("metadata_input")
     if metadata.task != "image_classification":
         return 0
+    from skinml.modelfile.tta import describe_tta
+
+    print(f"test-time augmentation: {describe_tta(metadata)}")
     if meta_input is None:
         print("INPUT: an image, a folder of images, or a CSV with an 'image' column")
         return 0

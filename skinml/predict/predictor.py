@@ -6,6 +6,10 @@ file itself. Decoding runs in a small thread pool (Pillow releases the GIL)
 with at most two batches in flight, so throughput is high and memory stays
 flat however many images are scored.
 
+Test-time augmentation follows the model file (:mod:`skinml.predict.tta`): a file
+trained with it averages the flip views in its graph, so the default output is the
+training run's; ``tta=True`` never adds a second, different averaging.
+
 A metadata-fusion model also takes each case's patient metadata (age, sex,
 anatomical site) from the input CSV, encoded by the rules stored in the model file
 (:mod:`skinml.modelfile.metadata_input`). A cell that cannot be encoded makes that
@@ -39,7 +43,8 @@ from skinml.modelfile.metadata_input import (
 )
 from skinml.predict.heatmap import write_heatmap
 from skinml.predict.inputs import InputItem
-from skinml.predict.scores import energy_score, malignant_probability
+from skinml.predict.scores import energy_score, malignant_probability, softmax
+from skinml.predict.tta import TtaPlan, plan_tta
 
 #: Graph tensor names used by skinml-export (also stored in ``extra["tensors"]``).
 DEFAULT_TENSORS = {
@@ -128,14 +133,17 @@ class ImagePredictor:
     Args:
         model_path: the ``.onnx`` file written by ``skinml-export``.
         threads: onnxruntime intra-op threads (None: all cores).
-        tta: average the four flip views (identity, horizontal, vertical, both),
-            as the training evaluation does; costs 4x inference.
+        tta: ask for test-time augmentation as the training run did it; decided per file
+            by :func:`~skinml.predict.tta.plan_tta` (a no-op when the graph already
+            averages the views, refused when the calibration was fitted without them;
+            see :attr:`tta_plan` and its ``note``).
         workers: decoding threads (None: up to 4; 0: decode in the calling thread).
         session: an existing ``onnxruntime.InferenceSession`` for ``model_path``.
 
     Raises:
         ModelFileError: missing file, wrong checksum (when a ``.sha256`` sidecar is
             present), no skinml metadata, unsupported schema, or a non-image task.
+        ConfigError: ``tta=True`` for a model calibrated on single views.
     """
 
     def __init__(
@@ -158,6 +166,7 @@ class ImagePredictor:
                 fix="use skinml-predict, which dispatches on the model's task",
             )
         self.tta = tta
+        self.tta_plan: TtaPlan = plan_tta(self.metadata, tta, source=self.model_path.name)
         self.workers = min(4, os.cpu_count() or 1) if workers is None else int(workers)
         self.tensors = {**DEFAULT_TENSORS, **self.metadata.extra.get("tensors", {})}
         self.metadata_encoding: MetadataEncoding | None = None
@@ -302,7 +311,7 @@ class ImagePredictor:
     def infer(
         self, batch: np.ndarray, *, with_cam: bool = False, metadata: np.ndarray | None = None
     ) -> dict[str, np.ndarray]:
-        """Run the graph on an NCHW float32 batch; with TTA, flip views are averaged.
+        """Run the graph on an NCHW float32 batch, with the file's TTA (:attr:`tta_plan`).
 
         Args:
             batch: preprocessed images.
@@ -320,9 +329,10 @@ class ImagePredictor:
             raise ValueError(
                 "this model needs metadata" if metadata is None else "this model takes no metadata"
             )
-        views = _flip_views(batch) if self.tta else [(batch, None)]
-        sums: list[np.ndarray] | None = None
-        for x, flip in views:
+        plan = self.tta_plan
+        views = [(_flip(batch, a), a) for a in plan.axes] if plan.views else [(batch, ())]
+        runs = []
+        for x, axes in views:
             feeds = {self.tensors["input"]: np.ascontiguousarray(x)}
             if metadata is not None:
                 feeds[self.tensors["metadata"]] = np.ascontiguousarray(metadata, dtype=np.float32)
@@ -330,13 +340,15 @@ class ImagePredictor:
             if outs[0].ndim != 2 or outs[0].shape[1] != len(self.metadata.classes):
                 # A dynamic output width is only known now; never drop a probability column.
                 raise _class_count_error(self.model_path, outs[0].shape[-1], self.metadata.classes)
-            if with_cam and flip is not None:
-                outs[2] = _unflip(outs[2], flip)
-            outs = [np.asarray(o, dtype=np.float64) for o in outs]
-            sums = outs if sums is None else [s + o for s, o in zip(sums, outs, strict=True)]
-        assert sums is not None
+            if with_cam:
+                outs[2] = _flip(outs[2], axes)  # back onto the input
+            runs.append([np.asarray(o, dtype=np.float64) for o in outs])
         keys = ["probabilities", "logits", "cam"][: len(names)]
-        return {k: s / len(views) for k, s in zip(keys, sums, strict=True)}
+        if len(runs) == 1:
+            return dict(zip(keys, runs[0], strict=True))
+        # Average logits (and maps), then the temperature: what the calibration was fitted on.
+        out = {k: np.mean([r[i] for r in runs], axis=0) for i, k in enumerate(keys) if i > 0}
+        return {"probabilities": softmax(out["logits"], plan.temperature), **out}
 
     # -- streaming ----------------------------------------------------------------------------
 
@@ -479,18 +491,8 @@ def _chunks(it: Iterable[Any], size: int) -> Iterator[list[Any]]:
         yield chunk
 
 
-def _flip_views(batch: np.ndarray) -> list[tuple[np.ndarray, tuple[int, ...] | None]]:
-    """Identity, horizontal, vertical and both flips of an NCHW batch (as in training TTA)."""
-    return [
-        (batch, None),
-        (batch[..., ::-1], (-1,)),
-        (batch[..., ::-1, :], (-2,)),
-        (batch[..., ::-1, ::-1], (-2, -1)),
-    ]
-
-
-def _unflip(cam: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-    return np.flip(cam, axis=axes)
+def _flip(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    return np.flip(x, axis=axes) if axes else x
 
 
 def _safe_stem(text: str) -> str:

@@ -178,6 +178,7 @@ def bundle_from_run(
             fitted_on="validation",
             ece_before=evaluation["ece_before"],
             ece_after=evaluation["ece_after"],
+            tta_views=tuple(evaluation["tta_views"]),
         ),
         thresholds=thresholds,
         metrics=metrics,

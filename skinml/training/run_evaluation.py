@@ -61,7 +61,13 @@ def log_dataset_card(trk: Any, data: Any, run_dir: Path) -> None:
 
 
 def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: Path) -> dict:
-    """Calibrate and choose thresholds on validation; evaluate on test with CIs; plot."""
+    """Calibrate and choose thresholds on validation; evaluate on test with CIs; plot.
+
+    Validation and test logits come from the same :meth:`Trainer.predict_logits`, with
+    the trainer's TTA views; the returned ``tta_views`` go into the model file so that its
+    graph computes the logits the temperature, thresholds and ``predictions_test.csv``
+    were computed from.
+    """
     import pandas as pd
 
     from skinml.data.manifest import cluster_unit
@@ -192,6 +198,7 @@ def evaluate_and_log(trk, trainer, model, val_ds, test_ds, data, cfg, run_dir: P
         "test": test_eval,
         "scaler": scaler,
         "threshold": threshold,
+        "tta_views": trainer.tta_views,
         "ece_before": flat["test_ece_before_calibration"],
         "ece_after": flat["test_ece_after_calibration"],
         "warnings": warnings,

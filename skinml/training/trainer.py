@@ -98,7 +98,9 @@ class Trainer:
             because plain accuracy rewards predicting the majority class).
         grad_clip_norm: clip the gradient norm (None = off).
         num_workers: DataLoader workers (0 = in process; deterministic on CPU).
-        tta: average flip views at evaluation.
+        tta: average the logits of the flip views (:data:`~skinml.modelfile.tta.TTA_VIEWS`)
+            for the calibration, thresholds and test metrics; the model file records the
+            views and its graph averages them the same way.
         progress: show tqdm bars.
         threads: torch CPU threads (None = torch default).
         max_steps_per_epoch: cap for quick tests.
@@ -181,17 +183,29 @@ class Trainer:
         return min(steps, self.max_steps_per_epoch) if self.max_steps_per_epoch else steps
 
     # -- evaluation ------------------------------------------------------------------------
+    @property
+    def tta_views(self) -> tuple[str, ...]:
+        """The views :meth:`predict_logits` averages by default (empty: no TTA)."""
+        from skinml.modelfile.tta import TTA_VIEWS
+
+        return TTA_VIEWS if self.tta else ()
+
     def predict_logits(
         self, model, dataset, *, tta: bool | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Logits and targets for a dataset, in order (flip-TTA averages logits)."""
+        """Logits and targets for a dataset, in order.
+
+        With TTA the views' *logits* are averaged (before any temperature): that is what
+        calibration is fitted on and what the exported graph computes.
+        """
         import torch
         from torch.utils.data import DataLoader
         from tqdm.auto import tqdm
 
         from skinml.data.transforms import tta_views
+        from skinml.modelfile.tta import TTA_VIEWS
 
-        use_tta = self.tta if tta is None else tta
+        views = self.tta_views if tta is None else (TTA_VIEWS if tta else ())
         loader = DataLoader(
             dataset,
             batch_size=self.eval_batch_size,
@@ -205,8 +219,9 @@ class Trainer:
             for x, y in tqdm(loader, desc="predicting", leave=False, disable=not self.progress):
                 image, *rest = model_inputs(self._to_device(x))
                 with self._autocast():
-                    views = tta_views(image) if use_tta else [image]  # metadata is not flipped
-                    logits = torch.stack([model(v, *rest).float() for v in views]).mean(0)
+                    inputs = tta_views(image, views) if views else [image]
+                    # metadata (rest) is not flipped
+                    logits = torch.stack([model(v, *rest).float() for v in inputs]).mean(0)
                 outs.append(logits.cpu().numpy())
                 targets.append(y.numpy())
         return np.concatenate(outs), np.concatenate(targets)

@@ -64,3 +64,31 @@ def test_malignant_must_be_a_class():
 def test_image_model_needs_preprocessing():
     with pytest.raises(ModelFileError, match="preprocessing"):
         _meta(preprocessing=None)
+
+
+def test_tta_views_round_trip_as_a_tuple():
+    meta = _meta(calibration=Calibration(temperature=1.7, tta_views=("identity", "hflip")))
+    again = ModelMetadata.from_json(meta.to_json())
+    assert again == meta and again.calibration.tta_views == ("identity", "hflip")
+    assert again.schema_version == "1.2"
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_an_older_file_still_loads_and_records_no_tta(version):
+    doc = json.loads(_meta().to_json())
+    doc["schema_version"] = version
+    del doc["calibration"]["tta_views"]  # files before 1.2 never had the field
+    meta = ModelMetadata.from_json(json.dumps(doc))
+    assert meta.schema_version == version and meta.calibration.tta_views is None
+    assert meta.calibration.temperature == pytest.approx(1.7)
+
+
+@pytest.mark.parametrize(
+    ("views", "message"),
+    [(["identity", "rot90"], r"unknown views \['rot90'\]"), ("hflip", "tta_views is 'hflip'")],
+)
+def test_unknown_or_malformed_tta_views_are_refused(views, message):
+    doc = json.loads(_meta().to_json())
+    doc["calibration"]["tta_views"] = views
+    with pytest.raises(ModelFileError, match=message):
+        ModelMetadata.from_json(json.dumps(doc))

@@ -18,8 +18,15 @@ from skinml.imaging.read import read_image
 from skinml.modelfile import read_metadata
 from skinml.predict import ImagePredictor, output_columns, run_predictions
 from skinml.predict.cli import main
+from skinml.predict.scores import softmax
 
-from .conftest import CLASSES, lesion_image, tiny_fusion_encoding, write_tiny_fusion_model
+from .conftest import (
+    CLASSES,
+    TEMPERATURE,
+    lesion_image,
+    tiny_fusion_encoding,
+    write_tiny_fusion_model,
+)
 from .test_light_install import BLOCKED, SITECUSTOMIZE
 
 
@@ -127,13 +134,11 @@ def test_tta_flips_the_image_and_keeps_the_metadata(tiny_fusion_model, tmp_path)
     x = preprocess(read_image(img), tta.metadata.preprocessing)[None]
     m = enc.encode_row(meta)[0][None]
     views = [x, x[..., ::-1], x[..., ::-1, :], x[..., ::-1, ::-1]]
-    want = np.mean(
-        [
-            sess.run(["probabilities"], {"image": np.ascontiguousarray(v), "metadata": m})[0]
-            for v in views
-        ],
+    logits = np.mean(
+        [sess.run(["logits"], {"image": np.ascontiguousarray(v), "metadata": m})[0] for v in views],
         axis=0,
-    )[0]
+    )
+    want = softmax(logits, TEMPERATURE)[0]
     np.testing.assert_allclose([row[f"p_{c}"] for c in CLASSES], want, atol=1e-6)
 
 

@@ -70,16 +70,25 @@ def test_rows_do_not_depend_on_batching_or_threads(tiny_model, image_folder):
             assert ra[f"p_{c}"] == pytest.approx(rb[f"p_{c}"], abs=1e-6)
 
 
-def test_tta_averages_the_four_flip_views(tiny_model, tmp_path):
+def test_tta_averages_the_four_flip_views_logits_before_the_temperature(tiny_model, tmp_path):
+    """The tiny file records nothing about TTA: --tta averages logits, as training does."""
     path = tmp_path / "x.png"
     lesion_image(7, size=(50, 70)).save(path)
-    row = ImagePredictor(tiny_model, tta=True).predict_paths([path])[0]
+    pred = ImagePredictor(tiny_model, tta=True)
+    assert pred.tta_plan.views == ("identity", "hflip", "vflip", "hflip_vflip")
+    assert "does not record how its calibration was fitted" in pred.tta_plan.note
+    row = pred.predict_paths([path])[0]
     sess = ort.InferenceSession(str(tiny_model), providers=["CPUExecutionProvider"])
     x = preprocess(read_image(path), read_metadata(tiny_model).preprocessing)[None]
     views = [x, x[..., ::-1], x[..., ::-1, :], x[..., ::-1, ::-1]]
-    expected = np.mean([sess.run(["probabilities"], {"image": v.copy()})[0][0] for v in views], 0)
+    logits = np.mean([sess.run(["logits"], {"image": v.copy()})[0] for v in views], 0)
+    expected = softmax(logits, TEMPERATURE)[0]
     got = np.array([row[f"p_{c}"] for c in CLASSES])
     np.testing.assert_allclose(got, expected, atol=1e-6)
+    assert row["ood_score"] == pytest.approx(energy_score(logits)[0], abs=1e-6)
+    # averaging calibrated probabilities (what --tta did before) is a different number
+    probs = np.mean([sess.run(["probabilities"], {"image": v.copy()})[0] for v in views], 0)
+    assert not np.allclose(got, probs[0], atol=1e-6)
     plain = ImagePredictor(tiny_model).predict_paths([path])[0]
     assert not np.allclose(got, [plain[f"p_{c}"] for c in CLASSES], atol=1e-6)
 
