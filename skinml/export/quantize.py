@@ -192,9 +192,14 @@ def depthwise_nodes(model: Any) -> list[str]:
 
 
 class _Reader:
-    """onnxruntime CalibrationDataReader over preprocessed training images (and metadata)."""
+    """onnxruntime CalibrationDataReader over preprocessed training images (and metadata).
 
-    def __init__(self, images: SplitImages, prep: Preprocessing, batch_size: int = 16):
+    One image per batch: onnxruntime's histogram calibrators (percentile, entropy) stack
+    every batch's activations into one array and fail when a last, shorter batch makes
+    the shapes differ ("inhomogeneous shape"); equal batches of one always stack.
+    """
+
+    def __init__(self, images: SplitImages, prep: Preprocessing, batch_size: int = 1):
         self._batches = iter_feeds(images, prep, batch_size)
         self.n = 0
 

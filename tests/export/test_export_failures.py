@@ -161,7 +161,7 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
                 "--max-accuracy-loss",
                 "1.0",
                 "--calibration-images",
-                "16",
+                "20",  # two unequal batches of 16 + 4 broke histogram calibration
                 "--int8-calibration",
                 "percentile",
                 "--int8-percentile",
@@ -172,6 +172,6 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
     assert code == 0, buf.getvalue()
     q = read_metadata(out.with_name("model.int8.onnx")).extra["quantization"]
     assert q["activation_type"] == "uint8 (per-tensor, percentile 99.9)"
-    assert q["calibration_images"] == 16 and q["float_stem_nodes"] >= 1
+    assert q["calibration_images"] == 20 and q["float_stem_nodes"] >= 1
     card = out.with_name("model.int8.card.md").read_text()
     assert "percentile 99.9" in card and "kept in float: stem" in card
