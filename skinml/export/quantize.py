@@ -17,6 +17,8 @@ an :class:`Int8Recipe`: MobileNet/EfficientNet-style networks are sensitive to b
 
 from __future__ import annotations
 
+import contextlib
+import io
 from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
@@ -229,7 +231,8 @@ def quantize_int8(
         ``head``, ``stem``, ``metadata`` and ``depthwise``).
     """
     import onnx
-    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization import QuantFormat, QuantType
+    from onnxruntime.quantization import quantize_static as _quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     pre = Path(workdir) / "model.preprocessed.onnx"
@@ -240,18 +243,20 @@ def quantize_int8(
     depthwise = depthwise_nodes(graph) if recipe.float_depthwise else []
     method, extra_options = recipe.ort_options()
     reader = _Reader(calibration, prep)
-    quantize_static(
-        str(pre),
-        str(out_path),
-        reader,
-        quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        calibrate_method=method,
-        extra_options=extra_options,
-        nodes_to_exclude=sorted(set(head + stem + meta + depthwise)),
-    )
+    # the histogram calibrators print() their progress; skinml-export reports the outcome
+    with contextlib.redirect_stdout(io.StringIO()):
+        _quantize_static(
+            str(pre),
+            str(out_path),
+            reader,
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            calibrate_method=method,
+            extra_options=extra_options,
+            nodes_to_exclude=sorted(set(head + stem + meta + depthwise)),
+        )
     kept = {
         "head": len(head),
         "stem": len(stem),
