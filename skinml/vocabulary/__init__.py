@@ -9,6 +9,7 @@ only, so the light predictor install can use it.
 """
 
 from skinml.vocabulary.labels import (
+    LABEL_FIX,
     TABLE_POINTER,
     LabelSpace,
     map_labels,
@@ -28,6 +29,7 @@ from skinml.vocabulary.table import (
 )
 
 __all__ = [
+    "LABEL_FIX",
     "TABLE_POINTER",
     "Diagnosis",
     "DiagnosisTable",

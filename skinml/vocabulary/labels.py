@@ -27,6 +27,9 @@ TABLE_POINTER = (
     "prints it)"
 )
 
+#: What to do about a label outside a context (shared by every item of a list).
+LABEL_FIX = "write one of the accepted classes or a synonym of one"
+
 
 class LabelSpace:
     """The labels one context accepts and the class each written form maps to.
@@ -121,12 +124,8 @@ def unknown_label(
     row: int | str | None,
     column: str,
     what: str = "diagnosis",
-    brief: bool = False,
 ) -> DataError:
-    """The error for one label outside ``space``: file, row, column, value and what is accepted.
-
-    ``brief`` leaves out what is accepted, for an item of a list that says it once.
-    """
+    """The error for one label outside ``space``: file, row, column, value and what is accepted."""
     dx = diagnosis_table().lookup(value)
     if dx is None:
         problem = f"unknown {what} {value!r}"
@@ -134,17 +133,13 @@ def unknown_label(
         meaning = "" if label_key(dx.name) == label_key(value) else f" ({dx.name})"
         problem = f"{what} {value!r}{meaning} is not among {space.name}"
     hint = space.suggestion(value)
-    guess = f"did you mean {hint!r}?" if hint else None
-    if brief:
-        return DataError(problem, file=file, row=row, column=column, fix=guess)
-    fix = "write one of the accepted classes or a synonym of one"
     return DataError(
         problem,
         file=file,
         row=row,
         column=column,
         expected=space.expected(),
-        fix=f"{guess} {fix}" if guess else fix,
+        fix=f"did you mean {hint!r}? Otherwise {LABEL_FIX}" if hint else LABEL_FIX,
     )
 
 
@@ -175,7 +170,7 @@ def map_labels(
         bad = set(unknown)
         rows = list(rows) if rows is not None else [i + 2 for i in range(len(values))]
         errors = [
-            unknown_label(v, space, file=file, row=r, column=column, what=what, brief=True)
+            unknown_label(v, space, file=file, row=r, column=column, what=what)
             for v, r in zip(values, rows, strict=True)
             if v in bad
         ]
@@ -183,6 +178,6 @@ def map_labels(
         raise ManyErrors(
             f"{where}: {what} labels outside {space.name}",
             errors,  # type: ignore[arg-type]
-            fix=f"use {space.expected()}",
+            fix=LABEL_FIX,
         )
     return [found[v] for v in values]
