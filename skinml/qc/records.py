@@ -208,9 +208,7 @@ def validate_records(
             frame["hospital"],
         )
     if vocab is not None:
-        accepted = (
-            f"(accepted: {', '.join(vocab)}, or a synonym of one; see {TABLE_POINTER})"
-        )
+        accepted = f"(accepted: {', '.join(vocab)}, or a synonym of one; see {TABLE_POINTER})"
         note(
             outside["diagnosis"],
             columns.diagnosis,
