@@ -33,11 +33,11 @@ from pathlib import Path
 
 import numpy as np
 
+from skinml.vocabulary import LabelSpace, map_labels
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 SHARED = Path(os.environ.get("SKINML_SHARED_DATA", REPO.parent / "shared" / "data"))
-#: ISIC label -> HAM10000 class it belongs to.
-TO_HAM = {"melanoma": "mel", "nevus": "nv", "seborrheic_keratosis": "bkl"}
 
 
 def predict(bundle, manifest, tta: bool, threads: int) -> np.ndarray:
@@ -161,7 +161,12 @@ def main() -> None:
         "sources": {},
     }
     for name, manifest in sources.items():
-        labels = np.array([TO_HAM[x] for x in manifest.frame["label"]])
+        # ISIC names as the model's HAM10000 classes, through skinml's diagnosis table:
+        # melanoma -> mel, nevus -> nv, seborrheic_keratosis -> bkl (the class it is counted under)
+        space = LabelSpace(meta.classes, name="the model's classes")
+        labels = np.array(
+            map_labels(manifest.frame["label"].tolist(), space, file=name, column="label")
+        )
         probs = predict(bundle, manifest, tta, args.threads)
         results["sources"][name] = score_source(name, labels, probs, meta)
         print(json.dumps(results["sources"][name], indent=1))

@@ -21,6 +21,8 @@ EPILOG = """\
 examples:
   skinml-data list
       registered datasets, their licences and where their files are looked for
+  skinml-data vocabulary
+      the diagnosis table: codes, names, synonyms and which are malignant
   skinml-data card isic_uda1
       the card of the sample that ships with skinml: classes, which are malignant,
       counts per split and label, sites, age/sex, leakage, licence, citation
@@ -51,6 +53,13 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sub.add_parser("list", help="list registered datasets", description="List registered datasets.")
+    sub.add_parser(
+        "vocabulary",
+        help="print the diagnosis table (codes, names, synonyms, malignant)",
+        description="Print skinml's one diagnosis table as Markdown: the canonical code of each "
+        "diagnosis, its name, whether it is malignant, the broader class it is counted under, "
+        "and the synonyms every reader (manifests, teaching answers, QC records, ingest) accepts.",
+    )
 
     card = sub.add_parser(
         "card",
@@ -124,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"card": _card, "verify": _verify, "split": _split}
 
     def body() -> int:
-        return _list() if args.command == "list" else commands[args.command](args)
+        if args.command in ("list", "vocabulary"):
+            return _list() if args.command == "list" else _vocabulary()
+        return commands[args.command](args)
 
     return run_command(f"skinml-data {args.command}", body, fixes=_CLI_FIXES)
 
@@ -158,6 +169,18 @@ def _list() -> int:
         print(f"  {'':<12} files: {where}\n")
     print("Embedded tables (Python: skinml.datasets):")
     print("  uci_dermatology  366 patients, 6 erythemato-squamous diagnoses (load_uci_dermatology)")
+    return 0
+
+
+def _vocabulary() -> int:
+    from skinml.vocabulary import markdown_table
+
+    print(markdown_table())
+    print(
+        "\nMatching ignores case, repeated spaces, '_', '-' and apostrophes. A dataset or model "
+        "with a fixed class list keeps its own codes; a narrower diagnosis maps onto its "
+        "'counted under' class when the list lacks it."
+    )
     return 0
 
 

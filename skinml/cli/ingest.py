@@ -12,7 +12,8 @@ what a delivery looks like (one folder per hospital and delivery):
   county_north/                    hospital name = folder name (or --hospital)
     SHA256SUMS or MD5SUMS          optional: the sender's checksums, verified on arrival
     melanoma/IMG_0001.jpg          EITHER images in sub-folders named by label
-    nevus/scan 7.tif  ...          (JPEG, PNG, BMP, TIFF, photographic DICOM)
+    nevus/scan 7.tif  ...          (JPEG, PNG, BMP, TIFF, photographic DICOM); labels are
+                                   read through skinml's diagnosis table: melanoma -> mel
     cases.csv                      OR a case list: image,label,patient_id,lesion_id,device,
                                    age,sex,...; then it is authoritative and files it does
                                    not name are rejected; other free-text columns are dropped
@@ -131,6 +132,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=100_000_000,
         help="reject images above this many pixels (default 100 million)",
     )
+    run.add_argument(
+        "--classes",
+        metavar="A,B,...",
+        help="the diagnoses the dataset may hold (codes or synonyms, e.g. mel,nv,bcc); an input "
+        "whose label fits none is rejected. Labels always go through the diagnosis table "
+        "('Melanoma/' and 'mel' are one label, mel; `skinml-data vocabulary` lists it)",
+    )
     run.add_argument("--quiet", action="store_true", help="no progress bars")
 
     verify = sub.add_parser(
@@ -167,6 +175,9 @@ def _run(args: argparse.Namespace) -> int:
         max_file_bytes=int(args.max_file_mb * 2**20),
         max_pixels=args.max_pixels,
         isolate_decoder=True,  # a decoder crash rejects one file, never the whole delivery
+        classes=None
+        if args.classes is None
+        else tuple(c.strip() for c in args.classes.split(",") if c.strip()),
     )
     result = run_ingest(
         args.deliveries, args.out, key, config, hospitals=args.hospital, progress=not args.quiet

@@ -58,6 +58,8 @@ same outputs as 'rates' (report.html with one page per service, rates per 100,00
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from skinml.vocabulary import malignant_codes
+
     parser = argparse.ArgumentParser(
         prog="skinml-qc",
         description=(
@@ -101,10 +103,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rec.add_argument("--hospitals", help="known hospitals: 'a,b,c' or a file with one per line")
     rec.add_argument(
-        "--diagnoses", help="diagnosis vocabulary: 'mel,nv,...' or a file with one per line"
+        "--diagnoses",
+        help="allowed diagnoses: 'mel,nv,...' or a file with one per line (codes or synonyms; "
+        "others are excluded rows). Labels always go through the diagnosis table: "
+        "'Melanoma' and 'mel' are one diagnosis (`skinml-data vocabulary` lists it)",
     )
     rec.add_argument(
-        "--malignant", help="malignant diagnosis codes [mel,melanoma,bcc,scc,akiec,...]"
+        "--malignant",
+        help="malignant diagnosis codes or synonyms "
+        f"[the diagnosis table's: {','.join(sorted(malignant_codes()))}]",
     )
     rec.add_argument(
         "--model", type=Path, help="exported .onnx model: run it on the images to add the AI column"
@@ -180,7 +187,8 @@ def _split(value: str | None) -> list[str]:
 
 def _records(args: argparse.Namespace) -> Path:
     from skinml.qc.pipeline import QcOptions, run_records_qc
-    from skinml.qc.records import DEFAULT_MALIGNANT, QcColumns, load_records, read_name_list
+    from skinml.qc.records import QcColumns, load_records, read_name_list
+    from skinml.vocabulary import malignant_codes
 
     columns = QcColumns(
         hospital=args.hospital_column,
@@ -203,7 +211,7 @@ def _records(args: argparse.Namespace) -> Path:
     if args.model is not None:
         predictions = _run_model(args, records)
     opts = QcOptions(
-        malignant=frozenset(_split(args.malignant)) or DEFAULT_MALIGNANT,
+        malignant=frozenset(_split(args.malignant)) or malignant_codes(),
         overdispersion=args.overdispersion,
         n_bootstrap=args.n_bootstrap,
         seed=args.seed,

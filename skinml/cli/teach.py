@@ -50,8 +50,9 @@ examples:
 
 answer files: columns case, diagnosis, and optionally confidence (0-1 or 0-100), trainee
 (for one long file) and session (e.g. a date, for progress across sessions). Diagnoses may be
-codes (mel, nv, ...) or synonyms ("melanoma", "naevus", "basal cell carcinoma", ...; any case);
-a blank diagnosis or a missing row is an unanswered case and counts as wrong.
+codes (mel, nv, ...) or synonyms ("melanoma", "naevus", "basal cell carcinoma", ...; any case)
+from skinml's one diagnosis table (`skinml-data vocabulary` prints it); a blank diagnosis or a
+missing row is an unanswered case and counts as wrong.
 
 outputs (in --out): summary.csv (one row per trainee, latest session), sessions.csv (one row per
 trainee and session), per_diagnosis.csv, missed_malignancies.csv, cohort.json and

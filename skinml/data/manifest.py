@@ -4,10 +4,14 @@ Columns (PRODUCT.md): ``image`` (path relative to the manifest), ``label``,
 ``patient_id``, ``lesion_id``, ``site``, ``device``, optional ``split``, and
 any further metadata (``age``, ``sex``, ``localization``, ``fitzpatrick``...).
 Loaders produce a :class:`Manifest`; training, teaching, QC and ingest consume it.
+Loaders put ``label`` through the shared diagnosis vocabulary
+(:func:`conform_labels`): onto the dataset's fixed classes where it has them,
+else onto canonical codes, so one diagnosis never arrives as two classes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -16,6 +20,7 @@ import pandas as pd
 
 from skinml.errors import DataError, ManyErrors
 from skinml.textfiles import not_utf8
+from skinml.vocabulary import LabelSpace, map_labels
 
 REQUIRED_COLUMNS = ("image", "label")
 MANIFEST_COLUMNS = ("image", "label", "patient_id", "lesion_id", "site", "device", "split")
@@ -149,13 +154,68 @@ def validate_manifest(frame: pd.DataFrame, *, source: str = "manifest") -> pd.Da
     return df[ordered].reset_index(drop=True)
 
 
+def conform_labels(
+    frame: pd.DataFrame,
+    classes: Sequence[str] | None = None,
+    *,
+    source: str | PathLike[str],
+    rows: Sequence[int] | None = None,
+    name: str = "the dataset's classes",
+) -> pd.DataFrame:
+    """``frame`` with every non-blank ``label`` mapped through the diagnosis vocabulary.
+
+    With ``classes`` (a dataset's fixed class list, a model's classes) labels
+    become those classes (``"Naevus"`` -> ``nevus`` for ISIC 2017); without, a
+    label the table knows becomes its canonical code (``"Melanoma"`` -> ``mel``)
+    and any other label is kept as written. Blank labels are left for
+    :func:`validate_manifest` to report.
+
+    Args:
+        frame: rows with a ``label`` column.
+        classes: the context's classes, or None for an open vocabulary.
+        source: the file, for messages.
+        rows: each row's number as the user sees it (default: spreadsheet rows).
+        name: what the classes are called in messages.
+
+    Raises:
+        ManyErrors: with ``classes``, one error per row whose label fits none of them,
+            listing the classes and pointing at the diagnosis table.
+    """
+    if "label" not in frame.columns:
+        return frame
+    text = frame["label"].astype("string").str.strip()
+    filled = (text.notna() & (text != "")).to_numpy()
+    if not filled.any():
+        return frame
+    rows = [_row(i) for i in range(len(frame))] if rows is None else list(rows)
+    values = text[filled].astype(str).tolist()
+    mapped = map_labels(
+        values,
+        LabelSpace(classes, name=name),
+        file=source,
+        column="label",
+        rows=[r for r, ok in zip(rows, filled, strict=True) if ok],
+        what="label",
+    )
+    out = frame.copy()
+    out["label"] = out["label"].astype(object)
+    out.loc[filled, "label"] = mapped
+    return out
+
+
 def _row(index: object) -> int:
     # Report 1-based data rows as a spreadsheet user sees them (header is row 1).
     return int(index) + 2 if isinstance(index, int) else index  # type: ignore[return-value]
 
 
-def read_manifest(path: str | PathLike[str], *, name: str | None = None) -> Manifest:
-    """Read a manifest CSV; image paths are relative to the CSV's folder."""
+def read_manifest(
+    path: str | PathLike[str], *, name: str | None = None, classes: Sequence[str] | None = None
+) -> Manifest:
+    """Read a manifest CSV; image paths are relative to the CSV's folder.
+
+    Labels go through :func:`conform_labels`: onto ``classes`` when given (a
+    model's or a dataset's class list), else onto canonical diagnosis codes.
+    """
     path = Path(path)
     if not path.is_file():
         raise DataError("manifest file does not exist", file=path, fix="check the path")
@@ -179,6 +239,7 @@ def read_manifest(path: str | PathLike[str], *, name: str | None = None) -> Mani
             file=path,
             expected="a UTF-8 comma-separated file with a header row",
         ) from exc
+    frame = conform_labels(frame, classes, source=path)
     return Manifest(validate_manifest(frame, source=str(path)), path.parent, name or path.stem)
 
 

@@ -191,11 +191,12 @@ def _load_isic_uda1(root: Path | None, **options: Any) -> Manifest:
 
         return load_isic_uda1(**options).manifest
     from skinml.data.loaders.csv_manifest import load_manifest_csv
-    from skinml.data.loaders.uda1 import load_isic_uda1_archive
+    from skinml.data.loaders.uda1 import UDA1_CLASSES, load_isic_uda1_archive
 
     if (root / "metadata.csv").is_file():
         return load_isic_uda1_archive(root, **options)
-    return load_manifest_csv(root / "manifest.csv", name="isic_uda1", **options)
+    path = root / "manifest.csv"
+    return load_manifest_csv(path, name="isic_uda1", classes=UDA1_CLASSES, **options)
 
 
 def _load_dermamnist(root: Path | None, *, size: int = 28, **options: Any) -> Manifest:

@@ -35,13 +35,16 @@ def load_isic_uda1(*, verify: bool = False, on_missing: str = "raise") -> Bunch:
     from skinml.data.card import build_card
     from skinml.data.fingerprint import dataset_fingerprint
     from skinml.data.loaders.csv_manifest import load_manifest_csv
+    from skinml.data.loaders.uda1 import UDA1_CLASSES
     from skinml.data.registry import ISIC_UDA1_INFO
 
     root = embedded_dir()
     if verify:
         verify_embedded().raise_if_failed(root)
     folder = root / "isic_uda1"
-    manifest = load_manifest_csv(folder / "manifest.csv", name="isic_uda1", on_missing=on_missing)
+    manifest = load_manifest_csv(
+        folder / "manifest.csv", name="isic_uda1", on_missing=on_missing, classes=UDA1_CLASSES
+    )
     card = build_card(
         manifest,
         ISIC_UDA1_INFO,

@@ -186,7 +186,14 @@ def export_bundle(
     manifest = resolve_manifest(validation_manifest or bundle.split_manifest, bundle_path)
     model = bundle.build_model()
     encoding = metadata_encoding(bundle, model)
-    val = split_images(manifest, "val", limit=max_validation_images, seed=seed, encoding=encoding)
+    val = split_images(
+        manifest,
+        "val",
+        limit=max_validation_images,
+        seed=seed,
+        encoding=encoding,
+        classes=meta.classes,
+    )
 
     cam = cam_support(model, prep.input_size)
     temperature = _temperature(meta)
@@ -396,7 +403,14 @@ def _quantize(
     prep = result.metadata.preprocessing
     doc = bundle.metadata.extra.get("metadata_input")
     encoding = None if doc is None else MetadataEncoding.from_dict(doc, source="model bundle")
-    train = split_images(manifest, "train", limit=calibration_images, seed=seed, encoding=encoding)
+    train = split_images(
+        manifest,
+        "train",
+        limit=calibration_images,
+        seed=seed,
+        encoding=encoding,
+        classes=bundle.metadata.classes,
+    )
     int8_path = result.onnx_path.with_name(result.onnx_path.stem + ".int8.onnx")
     with tempfile.TemporaryDirectory(prefix="skinml-int8-") as tmp:
         raw8 = Path(tmp) / "int8.onnx"

@@ -9,7 +9,7 @@ in the model (:mod:`skinml.modelfile.metadata_input`), as the predictor encodes 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from os import PathLike
 from pathlib import Path
@@ -71,10 +71,13 @@ def split_images(
     limit: int | None = None,
     seed: int = 0,
     encoding: MetadataEncoding | None = None,
+    classes: Sequence[str] | None = None,
 ) -> SplitImages:
     """Paths and labels of the rows whose ``split`` is ``split`` (seeded subsample to ``limit``).
 
     With ``encoding`` (a fusion model), each row's metadata columns are encoded too.
+    With ``classes`` (the model's), labels are read as those classes (a synonym in a
+    hand-made manifest is mapped, see :func:`skinml.data.manifest.conform_labels`).
 
     Raises:
         ExportError: when the manifest has no rows in that split, or lacks a metadata column.
@@ -82,7 +85,7 @@ def split_images(
     """
     from skinml.data.manifest import read_manifest
 
-    manifest = read_manifest(manifest_csv)
+    manifest = read_manifest(manifest_csv, classes=classes)
     frame = manifest.frame[manifest.frame["split"] == split]
     n = len(frame)
     if n == 0:

@@ -16,6 +16,7 @@ from skinml.export.errors import ExportVerificationError
 from skinml.export.images import SplitImages, iter_feeds
 from skinml.modelfile.metadata import Preprocessing
 from skinml.predict.scores import energy_score
+from skinml.vocabulary import LabelSpace
 
 #: Largest allowed |p_onnx - p_torch| over all images and classes.
 PROBABILITY_TOLERANCE = 1e-4
@@ -57,12 +58,17 @@ class VerificationReport:
 
 
 def accuracy(probabilities: np.ndarray, labels: list[str], classes: tuple[str, ...]):
-    """Top-1 accuracy over the images whose label is one of ``classes`` (None if there are none)."""
+    """Top-1 accuracy over the images whose label is one of ``classes`` (None if there are none).
+
+    Labels are matched through the diagnosis vocabulary, so a manifest's
+    ``Melanoma`` counts as the model's ``mel`` instead of being left out.
+    """
     index = {c: i for i, c in enumerate(classes)}
-    keep = [i for i, lab in enumerate(labels) if lab in index]
+    as_class, _ = LabelSpace(classes, name="the model's classes").mapping(labels)
+    keep = [i for i, lab in enumerate(labels) if lab in as_class]
     if not keep or probabilities.size == 0:
         return None, 0
-    y = np.array([index[labels[i]] for i in keep])
+    y = np.array([index[as_class[labels[i]]] for i in keep])
     pred = probabilities[keep].argmax(axis=1)
     return float(np.mean(pred == y)), len(keep)
 

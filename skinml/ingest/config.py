@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from skinml.errors import ConfigError
 from skinml.imaging.read import DEFAULT_MAX_PIXELS
+from skinml.vocabulary import LabelSpace
 
 #: Bump when the normalisation itself changes (so old journal records are redone).
 NORMALISER_VERSION = 1
@@ -58,6 +59,9 @@ class IngestConfig:
         isolate_decoder: decode in worker processes even when ``workers`` is 1, so
             that a crash in native decoder code (libjpeg, pydicom handlers) rejects
             one file instead of ending the run; ``skinml-ingest`` turns it on.
+        classes: the diagnoses the dataset may hold (codes or synonyms); a label
+            that fits none of them is rejected. None accepts any label. Either way
+            labels go through the diagnosis vocabulary (``Melanoma/`` -> ``mel``).
     """
 
     fmt: str = "jpeg"
@@ -70,8 +74,11 @@ class IngestConfig:
     id_scope: str = "hospital"
     keep_columns: tuple[str, ...] = field(default_factory=tuple)
     isolate_decoder: bool = False
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.classes is not None:
+            LabelSpace(self.classes, name="the ingest classes")  # refuses a diagnosis listed twice
         if self.fmt not in FORMATS:
             raise ConfigError(
                 f"unknown output format {self.fmt!r}", expected=f"one of {list(FORMATS)}"

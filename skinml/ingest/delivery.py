@@ -6,12 +6,15 @@ images wherever they lie, optionally with the sender's ``SHA256SUMS``/``MD5SUMS`
 When a case list is present it is authoritative: a file it does not name is
 rejected rather than labelled by its folder name. Every CSV row and every file that
 no row names becomes exactly one :class:`Item` or :class:`Rejection`: nothing
-found here can silently disappear later.
+found here can silently disappear later. Labels go through the shared diagnosis
+vocabulary (:mod:`skinml.vocabulary`) as they are read, so ``Melanoma/`` at one
+hospital and ``mel`` in another's case list are the same label, ``mel``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -22,6 +25,7 @@ from skinml.errors import DataError
 from skinml.ingest.records import Item, Rejection
 from skinml.integrity.checksums import file_digest, read_checksum_list
 from skinml.textfiles import not_utf8
+from skinml.vocabulary import TABLE_POINTER, LabelSpace
 
 CASES_CSV = "cases.csv"
 CHECKSUM_LISTS = ("SHA256SUMS", "MD5SUMS")
@@ -55,7 +59,11 @@ class DeliveryScan:
 
 
 def scan_delivery(
-    root: str | PathLike[str], hospital: str, *, kept_columns: tuple[str, ...] = ()
+    root: str | PathLike[str],
+    hospital: str,
+    *,
+    kept_columns: tuple[str, ...] = (),
+    classes: Sequence[str] | None = None,
 ) -> DeliveryScan:
     """List the inputs of one delivery with their labels, identifiers and sender checksums.
 
@@ -64,11 +72,13 @@ def scan_delivery(
         hospital: site name for every image in it.
         kept_columns: CSV columns to keep as metadata; all other non-contract
             columns are dropped (they may be free text with names).
+        classes: the accepted diagnoses; None accepts any label (known ones become
+            canonical codes, others are kept as written).
 
     Returns:
         The scan; CSV rows that cannot be used are already rejections here
         (path outside the delivery, missing file, listed twice, empty label,
-        a lesion assigned to two patients).
+        a label outside ``classes``, a lesion assigned to two patients).
 
     Raises:
         DataError: when the folder does not exist or ``cases.csv`` cannot be
@@ -81,12 +91,13 @@ def scan_delivery(
         )
     root = root.resolve()
     scan = DeliveryScan(hospital=hospital, root=root)
+    labels = LabelSpace(classes, name="the ingest classes")
     files = _walk_files(root)
     sender = _read_sender_lists(root, scan)
     referenced: set[str] = set()
     has_csv = (root / CASES_CSV).is_file()
     if has_csv:
-        referenced = _scan_csv(root, scan, kept_columns)
+        referenced = _scan_csv(root, scan, kept_columns, labels)
     for rel in files:
         if rel in CONTROL_FILES or rel in referenced:
             continue
@@ -129,7 +140,13 @@ def scan_delivery(
                 )
             )
             continue
-        scan.items.append(Item(hospital=hospital, source=rel, path=resolved, label=parts[0]))
+        label = labels.resolve(parts[0])
+        if label is None:
+            scan.rejections.append(
+                Rejection(hospital, rel, None, "discover", _outside(parts[0], "folder", labels))
+            )
+            continue
+        scan.items.append(Item(hospital=hospital, source=rel, path=resolved, label=label))
     _attach_sender_digests(scan, sender, set(files), referenced)
     return scan
 
@@ -204,7 +221,17 @@ def _attach_sender_digests(
         )
 
 
-def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> set[str]:
+def _outside(value: str, where: str, labels: LabelSpace) -> str:
+    """Why a label was rejected: the value, where it was, and what is accepted."""
+    return (
+        f"label {value!r} ({where}) is not among the ingest classes {sorted(labels.classes or ())}"
+        f"; write one of them or a synonym (see {TABLE_POINTER}), or add it to --classes"
+    )
+
+
+def _scan_csv(
+    root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...], labels: LabelSpace
+) -> set[str]:
     """Turn ``cases.csv`` rows into items or rejections; return the files they name."""
     csv_path = root / CASES_CSV
     try:
@@ -264,7 +291,9 @@ def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> 
             )
             continue
         rel = resolved.relative_to(root).as_posix()
-        label = get("label")
+        written = get("label")
+        # compared as the vocabulary's code, so "Melanoma" and "mel" are no conflict
+        label = None if written is None else (labels.resolve(written) or written)
         if rel in first_label and label is not None and label != first_label[rel]:
             relisted.setdefault(rel, []).append((row, source, label))
             continue  # a label conflict: decided with the first listing after the loop
@@ -295,6 +324,12 @@ def _scan_csv(root: Path, scan: DeliveryScan, kept_columns: tuple[str, ...]) -> 
         if label is None:
             scan.rejections.append(
                 Rejection(scan.hospital, source, row, "discover", "empty label in cases.csv")
+            )
+            continue
+        if labels.resolve(label) is None:
+            where = f"column {cols['label']!r} of {CASES_CSV}"
+            scan.rejections.append(
+                Rejection(scan.hospital, source, row, "discover", _outside(label, where, labels))
             )
             continue
         patient, lesion = get("patient_id"), get("lesion_id")

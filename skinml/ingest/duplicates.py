@@ -58,8 +58,9 @@ def label_conflicts(
 ) -> dict[Hashable, list[str]]:
     """Keys (image hashes) that occur with more than one label, with their sorted labels.
 
-    Labels are compared as delivered (``"mel"`` and ``"melanoma"`` differ): ingest
-    has no synonym table, and guessing one would be resolving the conflict silently.
+    Labels arrive here already through the shared diagnosis vocabulary, so
+    ``"Melanoma"`` and ``"mel"`` are one label (``mel``); anything else that differs
+    is a conflict, and guessing which label is right would resolve it silently.
     """
     seen: dict[Hashable, set[str]] = {}
     for key, label in zip(keys, labels, strict=True):

@@ -145,7 +145,7 @@ def run_ingest(
     out = Path(out_dir)
     names = _hospital_names(deliveries, hospitals)
     scans = [
-        scan_delivery(d, h, kept_columns=config.kept_columns)
+        scan_delivery(d, h, kept_columns=config.kept_columns, classes=config.classes)
         for d, h in zip(deliveries, names, strict=True)
     ]
     rejections = [r for s in scans for r in s.rejections]

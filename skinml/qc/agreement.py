@@ -20,8 +20,8 @@ from collections.abc import Iterable
 import numpy as np
 import pandas as pd
 
-from skinml.qc.records import DEFAULT_MALIGNANT
 from skinml.stats import krippendorff_alpha, wilson_ci
+from skinml.vocabulary import malignant_codes
 
 #: Columns of :func:`hospital_agreement`'s summary that only mean something when some
 #: diagnosis is malignant (left out otherwise).
@@ -88,7 +88,7 @@ def hospital_agreement(
     reference: str,
     *,
     rater: str = "diagnosis",
-    malignant: Iterable[str] = DEFAULT_MALIGNANT,
+    malignant: Iterable[str] | None = None,
     n_bootstrap: int = 1000,
     seed: int = 0,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -106,7 +106,7 @@ def hospital_agreement(
         set(both[rater].astype(str).unique()) | set(both[reference].astype(str).unique())
     )
     tables = confusion_tables(both, rater, reference, labels)
-    mal_labels = {lab.lower() for lab in malignant}
+    mal_labels = {lab.lower() for lab in (malignant_codes() if malignant is None else malignant)}
     is_mal = np.array([lab.lower() in mal_labels for lab in labels])
     rows, per_dx = [], []
     for h, t in tables.items():

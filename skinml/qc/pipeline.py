@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
 
@@ -25,14 +25,15 @@ from skinml.qc.funnel import (
     OverdispersionMethod,
     as_counts,
 )
-from skinml.qc.records import DEFAULT_MALIGNANT, Records, malignant_mask
+from skinml.qc.records import Records, diagnosis_codes, malignant_mask
+from skinml.vocabulary import canonical, malignant_codes
 
 
 @dataclass
 class QcOptions:
     """What to run and how (every field has a sensible default)."""
 
-    malignant: frozenset[str] = DEFAULT_MALIGNANT
+    malignant: frozenset[str] = field(default_factory=malignant_codes)
     overdispersion: OverdispersionMethod = "additive"
     n_bootstrap: int = 1000
     seed: int = 0
@@ -63,6 +64,8 @@ class QcResult:
 def analyse_records(records: Records, opts: QcOptions | None = None) -> QcResult:
     """Compute all applicable analyses on validated records (no files written)."""
     opts = opts or QcOptions()
+    # --malignant may name synonyms ("melanoma"); the records hold canonical codes.
+    opts = replace(opts, malignant=frozenset(canonical(m) for m in opts.malignant))
     res = QcResult(excluded=records.excluded.copy())
     frame = records.frame.copy()
     extra_excluded = []
@@ -70,6 +73,7 @@ def analyse_records(records: Records, opts: QcOptions | None = None) -> QcResult
     if opts.predictions is not None and frame["image"].notna().any():
         pred = shift.read_predictions(opts.predictions)
         frame, miss = shift.attach_predictions(frame, pred)
+        frame["ai"], _ = diagnosis_codes(frame["ai"], records.vocabulary)
         extra_excluded.append(miss)
         res.notes.append(f"AI predictions joined from {opts.predictions}.")
 

@@ -5,12 +5,14 @@ dates typed by hand. QC must never silently drop any of it, because a hospital
 that "loses" its difficult cases would look better than it is. So each problem
 becomes a row in an exclusion table (which row, which column, why, and what the
 row is excluded from), and only structural problems (missing required columns)
-stop the run.
+stop the run. Diagnoses (hospital, reference and AI) go through the shared
+diagnosis vocabulary (:mod:`skinml.vocabulary`): "Melanoma" at one hospital and
+"mel" at another are one diagnosis, ``mel``, in every table and funnel.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from os import PathLike
 from pathlib import Path
@@ -20,12 +22,7 @@ import pandas as pd
 
 from skinml.errors import DataError
 from skinml.textfiles import not_utf8
-
-#: Diagnosis codes treated as malignant unless the caller says otherwise
-#: (HAM10000/ISIC codes and plain names; akiec includes intraepithelial carcinoma).
-DEFAULT_MALIGNANT: frozenset[str] = frozenset(
-    {"mel", "melanoma", "bcc", "basal cell carcinoma", "scc", "squamous cell carcinoma", "akiec"}
-)
+from skinml.vocabulary import TABLE_POINTER, LabelSpace, canonical, malignant_codes
 
 #: The scope a row is excluded from.
 SCOPE_ALL = "all analyses"
@@ -69,6 +66,7 @@ class Records:
         columns: the mapping used.
         covariates: the covariates actually present.
         source: where the records came from (for messages).
+        vocabulary: the allowed diagnoses as canonical codes (None: any diagnosis).
     """
 
     frame: pd.DataFrame
@@ -77,6 +75,7 @@ class Records:
     columns: QcColumns = field(default_factory=QcColumns)
     covariates: list[str] = field(default_factory=list)
     source: str = "records"
+    vocabulary: tuple[str, ...] | None = None
 
     def has(self, name: str) -> bool:
         """True if the canonical column exists and has at least one value."""
@@ -123,7 +122,8 @@ def validate_records(
         columns: where each field lives.
         hospitals: the known hospitals; rows naming another are excluded, and listed
             hospitals with no rows are reported.
-        vocabulary: allowed diagnosis codes (applies to diagnosis and reference).
+        vocabulary: allowed diagnosis codes or synonyms (applies to diagnosis and
+            reference); diagnoses outside it are excluded rows.
         source: file name for error messages.
 
     Raises:
@@ -155,6 +155,11 @@ def validate_records(
         frame[canon] = (
             _clean_text(raw[col]) if col in raw.columns else pd.Series(np.nan, index=raw.index)
         )
+    vocab = None if vocabulary is None else tuple(sorted({canonical(v) for v in vocabulary}))
+    written = frame[["diagnosis", "reference"]].copy()  # for the exclusion table
+    outside = {}
+    for col in ("diagnosis", "reference", "ai"):
+        frame[col], outside[col] = diagnosis_codes(frame[col], vocab)
     covs = [c for c in columns.covariates if c in raw.columns]
     for c in covs:
         frame[c] = _clean_text(raw[c])
@@ -202,19 +207,21 @@ def validate_records(
             SCOPE_ALL,
             frame["hospital"],
         )
-    vocab = None if vocabulary is None else {str(v).strip() for v in vocabulary}
     if vocab is not None:
-        bad = frame["diagnosis"].notna() & ~frame["diagnosis"].isin(vocab)
+        accepted = f"(accepted: {', '.join(vocab)}, or a synonym of one; see {TABLE_POINTER})"
         note(
-            bad, columns.diagnosis, "diagnosis not in the vocabulary", SCOPE_ALL, frame["diagnosis"]
-        )
-        bad = frame["reference"].notna() & ~frame["reference"].isin(vocab)
-        note(
-            bad,
-            columns.reference,
-            "reference diagnosis not in the vocabulary",
+            outside["diagnosis"],
+            columns.diagnosis,
+            f"diagnosis not in the vocabulary {accepted}",
             SCOPE_ALL,
-            frame["reference"],
+            written["diagnosis"],
+        )
+        note(
+            outside["reference"],
+            columns.reference,
+            f"reference diagnosis not in the vocabulary {accepted}",
+            SCOPE_ALL,
+            written["reference"],
         )
     key = "case" if frame["case"].notna().any() else "image"
     if frame[key].notna().any():
@@ -243,7 +250,7 @@ def validate_records(
     usable = frame[~frame["row"].isin(drop_rows)].reset_index(drop=True)
     excluded = excluded.sort_values(["row", "column"], kind="stable").reset_index(drop=True)
     without = sorted(known - set(usable["hospital"])) if known is not None else []
-    return Records(usable, excluded, without, columns, covs, str(source))
+    return Records(usable, excluded, without, columns, covs, str(source), vocab)
 
 
 def load_records(
@@ -274,9 +281,30 @@ def read_name_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()]
 
 
-def malignant_mask(labels: pd.Series, malignant: Iterable[str] = DEFAULT_MALIGNANT) -> pd.Series:
-    """Boolean series: label is a malignant diagnosis (case-insensitive); NaN stays NaN."""
-    mal = {m.lower() for m in malignant}
+def diagnosis_codes(
+    labels: pd.Series, vocabulary: Sequence[str] | None = None
+) -> tuple[pd.Series, pd.Series]:
+    """Labels as canonical codes (onto ``vocabulary`` when given) and a mask of those outside it.
+
+    Each distinct label is looked up once, so a million records cost a few
+    hundred look-ups. With a vocabulary, a narrower diagnosis becomes the
+    broader one the vocabulary lists (``solar lentigo`` -> ``bkl``); a label
+    outside it keeps its canonical code and is marked.
+    """
+    space = LabelSpace(vocabulary, name="the vocabulary")
+    distinct = labels.dropna().unique()
+    found, unknown = space.mapping(distinct)
+    found.update({u: canonical(u) for u in unknown})
+    codes = labels.map(found).where(labels.notna())
+    return codes, labels.isin(unknown) & labels.notna()
+
+
+def malignant_mask(labels: pd.Series, malignant: Iterable[str] | None = None) -> pd.Series:
+    """Boolean series: label is a malignant diagnosis (case-insensitive); NaN stays NaN.
+
+    ``malignant`` defaults to the diagnosis table's malignant codes.
+    """
+    mal = {canonical(m).lower() for m in (malignant_codes() if malignant is None else malignant)}
     out = labels.astype("string").str.lower().isin(mal).astype("boolean")
     return out.mask(labels.isna())
 

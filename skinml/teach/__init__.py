@@ -13,12 +13,11 @@ from skinml.teach.reference import Reference, read_reference
 from skinml.teach.report import trainee_report
 from skinml.teach.results import TeachingScores, score_teaching_set
 from skinml.teach.scoring import ScoreArrays, kappa_with_ci, mcnemar_vs, score_answers
-from skinml.teach.vocabulary import HAM10000_MALIGNANT, SYNONYMS, normalise_diagnoses
+from skinml.teach.vocabulary import HAM10000_MALIGNANT, normalise_diagnoses
 
 __all__ = [
     "HAM10000_MALIGNANT",
     "NO_ANSWER",
-    "SYNONYMS",
     "AnswerMatrix",
     "Reference",
     "ScoreArrays",

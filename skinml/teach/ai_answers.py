@@ -4,7 +4,10 @@
 ``status``, ``error``, ``predicted_class``, ``p_<class>``...,
 ``malignant_probability``, ``malignant_flag``). A teaching set stores the rows
 for its cases as ``ai_answers.csv`` (case, diagnosis, confidence, ...), so that
-the AI is scored on exactly the cases the trainees saw.
+the AI is scored on exactly the cases the trainees saw. The model's class
+names and the reference's are matched through the shared diagnosis table
+(:mod:`skinml.vocabulary`), so a HAM10000 model's ``mel`` answers an ISIC
+2017 key's ``melanoma``.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from skinml.errors import DataError, ManyErrors
 from skinml.teach.answers import NO_ANSWER
 from skinml.teach.reference import Reference
 from skinml.textfiles import not_utf8, read_csv
+from skinml.vocabulary import LabelSpace
 
 PREDICTION_COLUMNS = ("predicted_class",)
 PROB_PREFIX = "p_"
@@ -138,6 +142,14 @@ class AiAnswers:
     source: str
 
 
+def model_class_for(
+    reference_classes: Sequence[str], model_classes: Sequence[str]
+) -> dict[str, str]:
+    """Reference class -> the model's class for the same (or the broader) diagnosis."""
+    found, _ = LabelSpace(model_classes, name="the AI model's classes").mapping(reference_classes)
+    return {str(k): v for k, v in found.items()}
+
+
 def check_model_knows(
     reference_classes: Sequence[str], model_classes: Sequence[str], *, source: str
 ) -> None:
@@ -146,7 +158,8 @@ def check_model_knows(
     Scoring the AI on a diagnosis it was never trained on would count every
     such case as an AI error and make the comparison with trainees unfair.
     """
-    unknown = sorted(set(reference_classes) - set(model_classes))
+    known = model_class_for(reference_classes, model_classes)
+    unknown = sorted(set(reference_classes) - set(known))
     if unknown:
         raise DataError(
             f"the reference has diagnoses {unknown} that the AI model does not know "
@@ -192,29 +205,31 @@ def read_ai_answers(path: str | PathLike[str], reference: Reference) -> AiAnswer
     if problems:
         raise ManyErrors(f"AI answers {str(path)!r} do not match the reference", problems)
     class_index = {c: i for i, c in enumerate(reference.classes)}
-    n = len(reference.cases)
-    codes = np.full(n, NO_ANSWER, dtype=np.int16)
-    conf = np.full(n, np.nan)
-    p_ref = np.full(n, np.nan)
+    p_column = {
+        r: f"{PROB_PREFIX}{m}" for r, m in model_class_for(reference.classes, classes).items()
+    }
     ok = frame["ok"].to_numpy()
-    rows = pos.to_numpy(dtype=float)
-    for i in np.flatnonzero(ok):
-        j = int(rows[i])
-        pred = frame["diagnosis"].iloc[i]
-        codes[j] = class_index.get(pred, NO_ANSWER)
-        conf[j] = float(frame[f"{PROB_PREFIX}{pred}"].iloc[i])
-        p_ref[j] = float(frame[f"{PROB_PREFIX}{reference.diagnosis[j]}"].iloc[i])
-    outside = sorted(
-        {frame["diagnosis"].iloc[i] for i in np.flatnonzero(ok)} - set(reference.classes)
-    )
+    space = LabelSpace(reference.classes, name="the reference's classes")
+    as_reference, outside = space.mapping(frame["diagnosis"].iloc[np.flatnonzero(ok)])
     if outside:
         raise DataError(
-            f"the AI answered diagnoses {outside} outside the reference vocabulary "
-            f"{list(reference.classes)}",
+            f"the AI answered diagnoses {sorted(map(str, outside))} outside the reference "
+            f"vocabulary {list(reference.classes)}",
             file=path,
             column="diagnosis",
             fix="list the model's classes in teaching_set.json 'classes'",
         )
+    n = len(reference.cases)
+    codes = np.full(n, NO_ANSWER, dtype=np.int16)
+    conf = np.full(n, np.nan)
+    p_ref = np.full(n, np.nan)
+    rows = pos.to_numpy(dtype=float)
+    for i in np.flatnonzero(ok):
+        j = int(rows[i])
+        pred = frame["diagnosis"].iloc[i]
+        codes[j] = class_index[as_reference[pred]]
+        conf[j] = float(frame[f"{PROB_PREFIX}{pred}"].iloc[i])
+        p_ref[j] = float(frame[p_column[reference.diagnosis[j]]].iloc[i])
     missing = tuple(reference.cases[j] for j in np.flatnonzero(codes == NO_ANSWER))
     return AiAnswers(codes, conf, p_ref, tuple(classes), missing, str(path))
 

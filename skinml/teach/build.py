@@ -38,7 +38,7 @@ from skinml.teach.ai_answers import (
     read_predictions,
 )
 from skinml.teach.reference import SET_CARD
-from skinml.teach.vocabulary import HAM10000_MALIGNANT
+from skinml.vocabulary import LabelSpace, lookup, malignant_codes
 
 log = logging.getLogger(__name__)
 
@@ -178,13 +178,14 @@ def build_teaching_set(
     """Select, anonymise and write a teaching set (see the module docstring).
 
     Args:
-        manifest: the image manifest; classes are its ``label`` column.
+        manifest: the image manifest; classes are its ``label`` column, in the
+            model's class names when there is a model (``melanoma`` -> ``mel``).
         out: output folder (must be empty or absent unless ``overwrite``).
         n: number of cases.
         seed: selection and case-order seed (same seed, same set).
         hard_fraction: share of hard cases per diagnosis (needs AI answers).
-        malignant: malignant diagnoses; default the model's, else HAM10000's
-            ``mel, bcc, akiec``.
+        malignant: malignant diagnoses (codes or synonyms); default the model's, else
+            the labels the diagnosis table marks malignant (``mel, bcc, akiec``...).
         model: an exported skinml ``.onnx`` model, run on the candidates.
         ai_predictions: a skinml-predict CSV covering the manifest's images.
         allocation: ``balanced`` or ``proportional`` cases per diagnosis.
@@ -229,6 +230,7 @@ def build_teaching_set(
         from skinml.modelfile import read_metadata
 
         model_meta = read_metadata(model)
+        pool = _in_model_terms(pool, model_meta.classes)
         check_model_knows(pool["label"].unique(), model_meta.classes, source=str(model))
         quota = allocate(pool["label"].value_counts().to_dict(), n, allocation)
         keep = []
@@ -250,6 +252,7 @@ def build_teaching_set(
     pool["ai_row"] = -1
     pool["ai_p_true"] = np.nan
     if preds is not None:
+        pool = _in_model_terms(pool, model_classes)
         check_model_knows(pool["label"].unique(), model_classes, source=str(pred_path))
         pool["ai_row"] = rows
         ok = preds["ok"].to_numpy()
@@ -324,26 +327,37 @@ def _read(path: Path):
     return read_image(path)
 
 
+def _in_model_terms(pool: pd.DataFrame, model_classes: Sequence[str]) -> pd.DataFrame:
+    """Labels as the model's classes for the same diagnosis (``melanoma`` -> ``mel``).
+
+    The key, the AI's answers and the trainees' answers must share one set of
+    codes; a label the model cannot name is left for :func:`check_model_knows`.
+    """
+    found, _ = LabelSpace(model_classes, name="the AI model's classes").mapping(pool["label"])
+    return pool.assign(label=pool["label"].map(lambda lab: found.get(lab, lab)))
+
+
 def _malignant(malignant, model_meta, pool, model_classes) -> list[str]:
     labels = set(pool["label"]) | set(model_classes)
     if model_meta is not None and malignant is None:
         return sorted(model_meta.malignant)
     if malignant is None:
-        chosen = [c for c in HAM10000_MALIGNANT if c in labels]
+        chosen = [c for c in labels if (dx := lookup(c)) is not None and dx.malignant]
         if not chosen:
             raise ConfigError(
-                f"none of the default malignant diagnoses {list(HAM10000_MALIGNANT)} is among "
-                f"the classes {sorted(labels)}",
+                f"none of the classes {sorted(labels)} is malignant in the diagnosis table "
+                f"(malignant codes: {sorted(malignant_codes())})",
                 fix="name the malignant classes with --malignant (comma-separated)",
             )
         return sorted(chosen)
-    unknown = sorted(set(malignant) - labels)
+    space = LabelSpace(sorted(labels), name="the classes")
+    found, unknown = space.mapping(malignant)
     if unknown:
         raise ConfigError(
             f"--malignant names {unknown}, which are not among the classes {sorted(labels)}",
-            fix="spell them as in the manifest's label column",
+            fix="spell them as in the manifest's label column, or as a synonym of one",
         )
-    return sorted(set(malignant))
+    return sorted(set(found.values()))
 
 
 def _write(
@@ -399,7 +413,8 @@ def _write(
     if ai_rows:
         pd.DataFrame(ai_rows).to_csv(out / "ai_answers.csv", index=False)
     write_checksum_list(digests, out / "SHA256SUMS")
-    classes = sorted(set(manifest.frame["label"]) | set(model_classes))
+    labels = pd.DataFrame({"label": manifest.frame["label"].unique()})
+    classes = sorted(set(_in_model_terms(labels, model_classes)["label"]) | set(model_classes))
     card = {
         "what": "skinml teaching set: hand out cases/ and answer_sheet.csv only; "
         "reference.csv and ai_answers.csv are the instructor's key",

@@ -3,8 +3,10 @@
 A teaching set holds only some diagnoses, yet a trainee may answer any of
 them (calling a nevus "df" is a real, scorable mistake). The vocabulary is
 therefore the set's full class list from ``teaching_set.json`` when it sits
-beside the reference, else the reference's own diagnoses (plus the other
-HAM10000 codes when the reference uses HAM10000 codes).
+beside the reference, else the reference's own diagnoses in their canonical
+codes (plus the other HAM10000 codes when the reference uses HAM10000 codes).
+Reference diagnoses go through the shared diagnosis table like every other
+label, so a hand-edited "Melanoma" is the set's ``mel``.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from skinml.data.loaders.ham10000 import HAM10000_CLASSES
 from skinml.errors import DataError, ManyErrors
-from skinml.teach.vocabulary import DIAGNOSIS_NAMES, HAM10000_MALIGNANT
+from skinml.teach.vocabulary import HAM10000_MALIGNANT
 from skinml.textfiles import read_csv
+from skinml.vocabulary import LabelSpace, map_labels
 
 REFERENCE_COLUMNS = ("case", "diagnosis", "malignant", "source_image")
 SET_CARD = "teaching_set.json"
@@ -135,6 +139,18 @@ def read_reference(path: str | PathLike[str], *, classes: list[str] | None = Non
     if problems:
         raise ManyErrors(f"reference {str(path)!r} is not a valid teaching-set key", problems)
     frame["malignant"] = flags.astype(bool)
+    card = path.parent / SET_CARD
+    card_malignant: set[str] = set()
+    where = "the classes given"
+    if classes is None and card.is_file():
+        doc = json.loads(card.read_text(encoding="utf-8"))
+        classes = list(doc.get("classes", []))
+        card_malignant = set(doc.get("malignant_classes", [])) & set(classes)
+        where = f"the classes in {SET_CARD}"
+    space = LabelSpace(classes, name=where)
+    frame["diagnosis"] = map_labels(
+        frame["diagnosis"].tolist(), space, file=path, column="diagnosis"
+    )
     mixed = frame.groupby("diagnosis")["malignant"].nunique()
     if (mixed > 1).any():
         raise DataError(
@@ -146,25 +162,12 @@ def read_reference(path: str | PathLike[str], *, classes: list[str] | None = Non
             "each diagnosis consistently",
         )
     present = sorted(frame["diagnosis"].unique())
-    malignant = set(frame.loc[frame["malignant"], "diagnosis"])
-    card = path.parent / SET_CARD
-    if classes is None and card.is_file():
-        doc = json.loads(card.read_text(encoding="utf-8"))
-        classes = list(doc.get("classes", []))
-        malignant |= set(doc.get("malignant_classes", [])) & set(classes)
+    malignant = set(frame.loc[frame["malignant"], "diagnosis"]) | card_malignant
     if classes is None:
         classes = list(present)
-        if set(present) <= set(DIAGNOSIS_NAMES):
-            classes = sorted(DIAGNOSIS_NAMES)
+        if set(present) <= set(HAM10000_CLASSES):
+            classes = sorted(HAM10000_CLASSES)
             malignant |= set(HAM10000_MALIGNANT) - set(present)
-    outside = sorted(set(present) - set(classes))
-    if outside:
-        raise DataError(
-            f"reference diagnoses {outside} are not in the class list {classes}",
-            file=path,
-            column="diagnosis",
-            fix=f"fix the diagnoses or the classes in {SET_CARD}",
-        )
     return Reference(
         cases=tuple(frame["case"]),
         diagnosis=tuple(frame["diagnosis"]),

@@ -1,73 +1,32 @@
-"""Diagnosis vocabulary: turn what a trainee writes into the reference's class codes.
+"""Answer-sheet diagnoses onto the teaching set's classes, through skinml's one vocabulary.
 
 Residents write "Melanoma", "naevus" or "BCC" on an answer sheet; the reference
-key uses HAM10000 codes (``mel``, ``nv``, ``bcc``...). Mapping every written
-form through one documented table keeps scoring honest: a synonym is accepted,
-anything else is an error naming the file, row and value, so no answer is
+key uses the set's class codes (``mel``, ``nv``, ``bcc``...). Every written form
+goes through the shared diagnosis table (:mod:`skinml.vocabulary`), the same one
+manifests, QC records and ingest use: a synonym is accepted, anything else is an
+error naming the file, row and value and listing the classes, so no answer is
 silently scored as wrong because of its spelling.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from os import PathLike
 
 import numpy as np
 import pandas as pd
 
-from skinml.errors import DataError, ManyErrors
+from skinml.data.registry import HAM10000_INFO
+from skinml.errors import ManyErrors
+from skinml.vocabulary import LABEL_FIX, LabelSpace, display_name, label_key, unknown_label
 
-#: Which HAM10000 diagnoses are malignant (the ``--malignant`` default).
-HAM10000_MALIGNANT: tuple[str, ...] = ("mel", "bcc", "akiec")
-
-#: Readable names for HAM10000 codes, used in reports.
-DIAGNOSIS_NAMES: dict[str, str] = {
-    "akiec": "actinic keratosis / Bowen's disease",
-    "bcc": "basal cell carcinoma",
-    "bkl": "benign keratosis",
-    "df": "dermatofibroma",
-    "mel": "melanoma",
-    "nv": "melanocytic nevus",
-    "vasc": "vascular lesion",
-}
-
-#: Written forms (lower case, spaces collapsed) accepted for each HAM10000 code.
-SYNONYMS: dict[str, str] = {
-    "melanoma": "mel",
-    "malignant melanoma": "mel",
-    "naevus": "nv",
-    "nevus": "nv",
-    "mole": "nv",
-    "melanocytic nevus": "nv",
-    "melanocytic naevus": "nv",
-    "basal cell carcinoma": "bcc",
-    "actinic keratosis": "akiec",
-    "bowen": "akiec",
-    "bowen's disease": "akiec",
-    "bowen disease": "akiec",
-    "seborrheic keratosis": "bkl",
-    "seborrhoeic keratosis": "bkl",
-    "solar lentigo": "bkl",
-    "lichen planus-like keratosis": "bkl",
-    "benign keratosis": "bkl",
-    "dermatofibroma": "df",
-    "vascular": "vasc",
-    "vascular lesion": "vasc",
-    "angioma": "vasc",
-}
+#: HAM10000's malignant codes (the dataset card's, ``mel, bcc, akiec``).
+HAM10000_MALIGNANT: tuple[str, ...] = HAM10000_INFO.malignant
 
 #: Marker for a case the trainee left blank (counted as wrong, never dropped).
 UNANSWERED = ""
 
-
-def display_name(code: str) -> str:
-    """``"mel"`` -> ``"melanoma (mel)"``; unknown codes are shown as they are."""
-    name = DIAGNOSIS_NAMES.get(code)
-    return f"{name} ({code})" if name else code
-
-
-def _key(value: str) -> str:
-    return " ".join(value.strip().lower().split())
+__all__ = ["HAM10000_MALIGNANT", "UNANSWERED", "display_name", "normalise_diagnoses"]
 
 
 def normalise_diagnoses(
@@ -77,61 +36,41 @@ def normalise_diagnoses(
     file: str | PathLike[str],
     column: str = "diagnosis",
     row_numbers: Iterable[int] | None = None,
-    synonyms: Mapping[str, str] = SYNONYMS,
 ) -> tuple[pd.Series, dict[str, str]]:
-    """Map written diagnoses to vocabulary codes; blanks become :data:`UNANSWERED`.
+    """Map written diagnoses to the set's class codes; blanks become :data:`UNANSWERED`.
 
-    Matching is case-insensitive: first the code itself (``"MEL"``), then the
-    synonym table. Only unique strings are looked up, so a 50,000-row answer
-    file costs a handful of dictionary look-ups.
+    Only unique strings are looked up, so a 50,000-row answer file costs a
+    handful of dictionary look-ups.
 
     Args:
         values: the diagnosis column as read (strings or NaN).
-        vocabulary: the reference's class codes.
+        vocabulary: the teaching set's class codes.
         file: the answer file, for error messages.
         column: the column name, for error messages.
         row_numbers: the spreadsheet row number of each value (header = row 1).
-        synonyms: written form -> code table.
 
     Returns:
         The codes (same index as ``values``) and the synonym mappings that were
-        applied (``{"Melanoma": "mel"}``), so a report can show them.
+        applied (``{"Melanoma": "mel"}``; case variants of a code are not listed),
+        so a report can show them.
 
     Raises:
-        ManyErrors: listing every value outside the vocabulary with its row.
+        ManyErrors: listing every value outside the classes with its row.
     """
-    vocab = {_key(v): v for v in vocabulary}
+    space = LabelSpace(vocabulary, name="the teaching set's classes")
     rows = np.arange(len(values)) + 2 if row_numbers is None else np.asarray(list(row_numbers))
     text = values.astype("string").fillna("").str.strip()
-    lookup: dict[str, str] = {}
-    applied: dict[str, str] = {}
-    unknown: list[str] = []
-    for raw in pd.unique(text):
-        key = _key(raw)
-        if key == "":
-            lookup[raw] = UNANSWERED
-        elif key in vocab:
-            lookup[raw] = vocab[key]
-        elif key in synonyms and synonyms[key] in vocab.values():
-            lookup[raw] = synonyms[key]
-            applied[raw] = synonyms[key]
-        else:
-            unknown.append(raw)
+    found, unknown = space.mapping(u for u in pd.unique(text) if u != "")
     if unknown:
-        expected = (
-            f"one of the codes {sorted(vocab.values())} (any case) or a synonym such as "
-            "'melanoma', 'nevus', 'basal cell carcinoma' (see skinml.teach.vocabulary.SYNONYMS),"
-            " or a blank cell for an unanswered case"
-        )
-        problems = []
         bad = text.isin(unknown).to_numpy()
-        for value, row in zip(text[bad], rows[bad], strict=True):
-            problems.append(
-                DataError(f"unknown diagnosis {value!r}", file=file, row=int(row), column=column)
-            )
+        problems = [
+            unknown_label(value, space, file=file, row=int(row), column=column)
+            for value, row in zip(text[bad], rows[bad], strict=True)
+        ]
         raise ManyErrors(
             f"{file}: diagnoses outside the vocabulary",
-            problems,
-            fix=f"write {expected}",
+            problems,  # type: ignore[arg-type]
+            fix=f"{LABEL_FIX}, or leave the cell blank for an unanswered case",
         )
-    return text.map(lookup).astype(str), applied
+    applied = {str(k): v for k, v in found.items() if label_key(k) != label_key(v)}
+    return text.map({"": UNANSWERED, **found}).astype(str), applied

@@ -10,6 +10,7 @@ import numpy as np
 
 from skinml.data.manifest import Manifest
 from skinml.errors import ConfigError
+from skinml.vocabulary import LabelSpace
 
 
 @dataclass
@@ -37,19 +38,33 @@ def as_manifest(obj: Any) -> Manifest:
     )
 
 
-def check_classes(manifest: Manifest, classes: list[str] | None, malignant: list[str]) -> list[str]:
-    """Validate configured classes against the data; returns the class order to use."""
+def check_classes(
+    manifest: Manifest, classes: list[str] | None, malignant: list[str]
+) -> tuple[Manifest, list[str], list[str]]:
+    """Put the data's labels in the configured classes; returns (manifest, class order, malignant).
+
+    Labels and ``data.malignant`` go through the diagnosis vocabulary, so a
+    manifest that writes "Melanoma" trains the configured class ``mel`` (or
+    ``melanoma`` for ISIC 2017); a label that fits no class stops the run.
+    """
+    if classes:
+        space = LabelSpace(classes, name="data.classes")
+        found, unknown = space.mapping(manifest.frame["label"].unique())
+        if unknown:
+            raise ConfigError(
+                f"the data has classes {sorted(map(str, unknown))} that data.classes="
+                f"{list(classes)} does not list",
+                file=manifest.name,
+                column="label",
+                expected=space.expected(),
+                fix="add them to data.classes (the model's output order) or filter the manifest",
+            )
+        if any(k != v for k, v in found.items()):
+            frame = manifest.frame.assign(label=manifest.frame["label"].map(found))
+            manifest = Manifest(frame, manifest.root, manifest.name, excluded=manifest.excluded)
     present = manifest.classes
     if not classes:
         classes = present
-    unknown = sorted(set(present) - set(classes))
-    if unknown:
-        raise ConfigError(
-            f"the data has classes {unknown} that data.classes={list(classes)} does not list",
-            file=manifest.name,
-            column="label",
-            fix="add them to data.classes (the model's output order) or filter the manifest",
-        )
     missing = sorted(set(classes) - set(present))
     if missing:
         raise ConfigError(
@@ -57,13 +72,13 @@ def check_classes(manifest: Manifest, classes: list[str] | None, malignant: list
             column="data.classes",
             fix="remove them, or check that the right dataset is configured",
         )
-    bad_malignant = sorted(set(malignant) - set(classes))
+    named, bad_malignant = LabelSpace(classes, name="data.classes").mapping(malignant)
     if bad_malignant:
         raise ConfigError(
             f"data.malignant names {bad_malignant}, which are not classes {list(classes)}",
             column="data.malignant",
         )
-    return list(classes)
+    return manifest, list(classes), [named[m] for m in malignant]
 
 
 def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path, write: bool = True) -> PreparedData:
@@ -78,7 +93,9 @@ def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path, write: bool = True)
     from skinml.data.splits import assign_splits
 
     manifest = as_manifest(instantiate(data_cfg.source))
-    classes = check_classes(manifest, list(data_cfg.classes or []), list(data_cfg.malignant))
+    manifest, classes, malignant = check_classes(
+        manifest, list(data_cfg.classes or []), list(data_cfg.malignant)
+    )
     split = data_cfg.split
     manifest = assign_splits(
         manifest,
@@ -100,7 +117,7 @@ def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path, write: bool = True)
     return PreparedData(
         manifest=manifest,
         classes=classes,
-        malignant=list(data_cfg.malignant),
+        malignant=malignant,
         fingerprint=dataset_fingerprint(manifest),
         split_manifest_path=path,
     )

@@ -29,8 +29,12 @@ def test_folder_tree_labels_from_first_folder_and_lists_skipped_files(folder_tre
     with pytest.warns(SkippedFilesWarning, match="2 files"):
         m = load_image_folder(folder_tree, site="clinic")
     assert len(m) == 5
-    assert m.frame["label"].value_counts().to_dict() == {"nevus": 3, "melanoma": 2}
+    # folder names go through the diagnosis vocabulary: "melanoma/" is the canonical mel
+    assert m.frame["label"].value_counts().to_dict() == {"nv": 3, "mel": 2}
     assert "melanoma/sub/m0.png" in set(m.frame["image"])
+    with pytest.warns(SkippedFilesWarning):
+        fixed = load_image_folder(folder_tree, classes=["nevus", "melanoma"])
+    assert fixed.frame["label"].value_counts().to_dict() == {"nevus": 3, "melanoma": 2}
     assert set(m.frame["site"]) == {"clinic"}
     reasons = dict(zip(m.excluded["image"], m.excluded["reason"], strict=True))
     assert "suffix '.txt'" in reasons["README.txt"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 
+import numpy as np
 import onnxruntime as ort
 import pytest
 
@@ -13,7 +14,7 @@ from skinml.export.errors import ExportError, ExportVerificationError, Quantizat
 from skinml.export.graph import ExportableClassifier
 from skinml.export.images import split_images
 from skinml.export.quantize import Int8Recipe, accuracy_loss_verdict
-from skinml.export.verify import verify_against_torch
+from skinml.export.verify import accuracy, verify_against_torch
 from skinml.modelfile import read_metadata
 
 
@@ -176,3 +177,10 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
     assert q["calibration_images"] == 20 and q["float_stem_nodes"] >= 1
     card = out.with_name("model.int8.card.md").read_text()
     assert "percentile 99.9" in card and "kept in float: stem" in card
+
+
+def test_accuracy_matches_labels_through_the_vocabulary():
+    """A hand-made manifest's "Melanoma" is the model's mel, not an image left out."""
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.5, 0.5]])
+    acc, n = accuracy(probs, ["Melanoma", "naevus", "nv", "psoriasis"], ("mel", "nv"))
+    assert n == 3 and acc == pytest.approx(2 / 3)

@@ -9,8 +9,9 @@ Two simulated hospitals:
 * ``simulated_south``: a ``cases.csv`` delivery with identifiers and free-text columns, a
   photographic DICOM, path traversal, a row listed twice, a missing file, a lesion given to two
   patients, a folder named like an image, an unlisted file, and an exact duplicate of a north
-  image with the same label ("melanoma": a different label would be a label conflict) and a
-  near duplicate labelled "mel" (kept, and reported as a near-duplicate label disagreement).
+  image with the same label ("melanoma", which the vocabulary reads as north's ``melanoma/``
+  folder, ``mel``: a different label would be a label conflict) and a near duplicate labelled
+  "nv" (kept, and reported as a near-duplicate label disagreement).
 """
 
 from __future__ import annotations
@@ -217,7 +218,7 @@ def build_deliveries(root: Path) -> Deliveries:
         "photos/c.jpg,nv,MRN-000456,,,45,male,,",
         "photos/scan.dcm,nv,,,,,,,",
         "photos/exact_copy.jpg,melanoma,MRN-000456,,,45,male,,",
-        "photos/near_copy.jpg,mel,MRN-000456,,,45,male,,",
+        "photos/near_copy.jpg,nv,MRN-000456,,,45,male,,",
         "../../etc/passwd,nv,MRN-000456,,,45,male,,",
         "photos/a.png,mel,MRN-000123,LES-777-A,,61,female,,",
         "photos/missing.jpg,nv,MRN-000456,,,45,male,,",

@@ -134,3 +134,30 @@ def test_near_duplicates_with_different_labels_are_reported(ingested) -> None:
     line = next(x for x in result.lines if x.startswith("near-duplicates with different labels"))
     assert "1 group(s), 3 images" in line
     assert "Near-duplicates with different labels" in result.report_path.read_text()
+
+
+def test_synonyms_of_one_diagnosis_are_no_conflict(tmp_path, sim) -> None:
+    """North's Melanoma/ folder and south's mel/ folder hold the same picture: one label, mel."""
+    roots = _two_hospitals(tmp_path, sim, labels=("Melanoma", "mel"))
+    result = run_ingest(roots, tmp_path / "ds", sim.KEY, progress=False)
+    assert result.rejected.empty
+    assert list(result.manifest["label"]) == ["mel", "mel", "mel"]
+
+
+def test_classes_reject_labels_outside_them_and_say_what_is_accepted(tmp_path, sim) -> None:
+    from skinml.ingest import IngestConfig
+
+    root = tmp_path / "simulated_east"
+    for folder, seed in (("naevus", 80), ("bcc", 81)):
+        (root / folder).mkdir(parents=True)
+        (root / folder / "x.jpg").write_bytes(sim.jpeg_bytes(sim.textured(seed)))
+    (root / "cases.csv").write_text(
+        "image,label\nnaevus/x.jpg,Naevus\nbcc/x.jpg,Basal cell carcinoma\n"
+    )
+    config = IngestConfig(classes=("mel", "nevus"))
+    result = run_ingest([root], tmp_path / "ds", sim.KEY, config, progress=False)
+    assert list(result.manifest["label"]) == ["nevus"]  # the class's own spelling
+    (reason,) = result.rejected["reason"]
+    assert "'Basal cell carcinoma'" in reason and "column 'label' of cases.csv" in reason
+    assert "['mel', 'nevus']" in reason and "skinml-data vocabulary" in reason
+    assert result.rejected["csv_row"].tolist() == [3]

@@ -43,7 +43,7 @@ def test_verify_names_changed_missing_and_unexpected_files(dataset_copy, capsys)
 
 def test_verify_notices_an_edited_manifest(dataset_copy) -> None:
     manifest = dataset_copy / "manifest.csv"
-    manifest.write_text(manifest.read_text().replace(",nevus,", ",melanoma,", 1))
+    manifest.write_text(manifest.read_text().replace(",nv,", ",mel,", 1))
     result = verify_dataset(dataset_copy)
     assert result.changed == ["manifest.csv"] and not result.ok
 

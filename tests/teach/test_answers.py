@@ -151,3 +151,51 @@ def test_reference_vocabulary_covers_unseen_ham_classes(small_reference: Path) -
     # the set has no df/vasc/akiec cases, but a trainee may still answer them
     assert ref.classes == ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
     assert ref.malignant_classes == ("akiec", "bcc", "mel")
+
+
+def test_an_isic2017_set_accepts_ham_codes_and_synonyms(tmp_path: Path) -> None:
+    """A set keeps its own class names; answers and the key map onto them via the table."""
+    set_dir = tmp_path / "set"
+    set_dir.mkdir()
+    classes = ["melanoma", "nevus", "seborrheic_keratosis"]
+    (set_dir / "teaching_set.json").write_text(
+        f'{{"classes": {classes!r}, "malignant_classes": ["melanoma"]}}'.replace("'", '"')
+    )
+    pd.DataFrame(
+        {  # the key was hand-edited: "Naevus" and "SK" are the set's nevus and SK
+            "case": ["c1", "c2", "c3"],
+            "diagnosis": ["melanoma", "Naevus", "SK"],
+            "malignant": [True, False, False],
+        }
+    ).to_csv(set_dir / "reference.csv", index=False)
+    ref = read_reference(set_dir / "reference.csv")
+    assert ref.diagnosis == ("melanoma", "nevus", "seborrheic_keratosis")
+    answers = _write(
+        tmp_path / "fay.csv",
+        [
+            {"case": "c1", "diagnosis": "MEL"},
+            {"case": "c2", "diagnosis": "nv"},
+            {"case": "c3", "diagnosis": "seborrhoeic keratosis"},
+        ],
+    )
+    m = read_answers([answers], ref)
+    assert [ref.classes[k] for k in m.codes[0]] == list(ref.diagnosis)
+    bad = _write(tmp_path / "gus.csv", [{"case": "c3", "diagnosis": "bkl"}])
+    with pytest.raises(ManyErrors) as err:  # bkl is broader than SK: not guessed
+        read_answers([bad], ref)
+    assert "'bkl' (benign keratosis-like lesion) is not among the teaching set's classes" in str(
+        err.value
+    )
+    assert str(classes) in str(err.value) and "Diagnosis vocabulary" in str(err.value)
+
+
+def test_reference_outside_the_set_classes_lists_them(tmp_path: Path) -> None:
+    (tmp_path / "teaching_set.json").write_text('{"classes": ["mel", "nv"]}')
+    pd.DataFrame(
+        {"case": ["c1", "c2"], "diagnosis": ["Melanoma", "psoriasis"], "malignant": [1, 0]}
+    ).to_csv(tmp_path / "reference.csv", index=False)
+    with pytest.raises(ManyErrors) as err:
+        read_reference(tmp_path / "reference.csv")
+    text = str(err.value)
+    assert "row 3" in text and "'psoriasis' is not among the classes in teaching_set.json" in text
+    assert "['mel', 'nv']" in text and len(err.value.errors) == 1

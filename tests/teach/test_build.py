@@ -112,8 +112,15 @@ def test_unreadable_image_is_replaced_and_recorded(tiny_manifest, tmp_path: Path
 
 
 def test_bad_options(tiny_manifest, tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="not among the classes"):
-        build_teaching_set(tiny_manifest, tmp_path / "a", 7, malignant=["melanoma"], progress=False)
+    with pytest.raises(ConfigError, match=r"--malignant names \['psoriasis'\]"):
+        build_teaching_set(
+            tiny_manifest, tmp_path / "a", 7, malignant=["psoriasis"], progress=False
+        )
+    # a synonym of a class is that class (this was refused before the shared vocabulary)
+    ts = build_teaching_set(
+        tiny_manifest, tmp_path / "a2", 7, malignant=["Melanoma"], progress=False
+    )
+    assert ts.card["malignant_classes"] == ["mel"]
     with pytest.raises(ConfigError, match="outside"):
         build_teaching_set(tiny_manifest, tmp_path / "b", 7, hard_fraction=1.5, progress=False)
     (tmp_path / "c").mkdir()
@@ -180,3 +187,25 @@ def test_model_path_runs_predictor_and_uses_model_malignant(
     assert set(ts.reference.loc[ts.reference["malignant"], "diagnosis"]) <= {"mel"}
     assert ts.card["malignant_classes"] == ["mel"]
     assert ts.ai_answers is not None
+
+
+def test_manifest_synonyms_are_put_in_the_model_terms(tiny_manifest, tmp_path: Path) -> None:
+    """A manifest spelling diagnoses its own way, a HAM10000 model: one set of codes results."""
+    from skinml.data.manifest import Manifest
+    from skinml.teach.ai_answers import read_ai_answers
+    from skinml.teach.reference import read_reference
+
+    written = {"mel": "Melanoma", "nv": "naevus", "bkl": "seborrhoeic keratosis"}
+    frame = tiny_manifest.frame.assign(label=tiny_manifest.frame["label"].replace(written))
+    manifest = Manifest(frame, tiny_manifest.root, "own_spelling")
+    images = [str(manifest.root / p) for p in frame["image"]]
+    preds = simulate_predictions(images, tiny_manifest.frame["label"], HAM, seed=0)
+    pred_csv = tmp_path / "predictions_simulated.csv"
+    preds.to_csv(pred_csv, index=False)
+    ts = build_teaching_set(manifest, tmp_path / "set", 14, ai_predictions=pred_csv, progress=False)
+    assert set(ts.reference["diagnosis"]) == set(HAM)
+    assert ts.card["classes"] == sorted(HAM)
+    assert set(ts.reference.loc[ts.reference["malignant"], "diagnosis"]) == {"mel", "bcc", "akiec"}
+    ref = read_reference(ts.folder / "reference.csv")
+    ai = read_ai_answers(ts.ai_answers, ref)
+    assert np.isfinite(ai.p_reference).all()

@@ -7,7 +7,7 @@ exists, reporting all missing files at once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from skinml.data.loaders._common import (
     read_csv_checked,
     split_missing,
 )
-from skinml.data.manifest import REQUIRED_COLUMNS, Manifest, validate_manifest
+from skinml.data.manifest import REQUIRED_COLUMNS, Manifest, conform_labels, validate_manifest
 
 _STR_COLUMNS = ("image", "label", "patient_id", "lesion_id", "site", "device")
 
@@ -29,6 +29,7 @@ def load_manifest_csv(
     root: str | PathLike[str] | None = None,
     on_missing: str = "raise",
     name: str | None = None,
+    classes: Sequence[str] | None = None,
 ) -> Manifest:
     """Read a manifest CSV, rename columns, and check that every image exists.
 
@@ -38,6 +39,8 @@ def load_manifest_csv(
         root: folder image paths are relative to (default: the CSV's folder).
         on_missing: ``"raise"`` or ``"exclude"`` for rows whose image file is missing.
         name: dataset name (default: the CSV's stem).
+        classes: the dataset's fixed classes; labels are mapped onto them (or, when
+            None, onto canonical diagnosis codes) through the diagnosis vocabulary.
 
     Raises:
         DataError / ManyErrors: naming the file, rows and columns at fault.
@@ -56,6 +59,7 @@ def load_manifest_csv(
         dtype={sources.get(c, c): str for c in _STR_COLUMNS},
         keep_default_na=True,
     ).rename(columns=columns)
+    frame = conform_labels(frame, classes, source=path)
     frame = validate_manifest(frame, source=str(path))
     base = Path(root) if root is not None else path.parent
     frame, excluded = split_missing(frame, base, source=path, on_missing=on_missing)

@@ -9,13 +9,14 @@ the reason, so the user sees what was left out.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from os import PathLike
 from pathlib import Path
 
 import pandas as pd
 
 from skinml.data.loaders._common import EXCLUDED_COLUMNS, IMAGE_SUFFIXES, make_manifest
-from skinml.data.manifest import Manifest
+from skinml.data.manifest import Manifest, conform_labels
 from skinml.errors import DataError
 
 
@@ -30,8 +31,12 @@ def load_image_folder(
     device: str = "unknown",
     suffixes: tuple[str, ...] = IMAGE_SUFFIXES,
     name: str | None = None,
+    classes: Sequence[str] | None = None,
 ) -> Manifest:
     """Turn ``root/<class>/**/<image>`` into a manifest; the class is the first folder.
+
+    Folder names go through the diagnosis vocabulary: ``Melanoma/`` and ``mel/``
+    are one class (``mel``), or the matching one of ``classes`` when given.
 
     Args:
         root: the tree's top folder.
@@ -39,12 +44,14 @@ def load_image_folder(
         device: ``device`` for every row.
         suffixes: file suffixes (lower case) read as images.
         name: dataset name (default: the folder's name).
+        classes: fixed classes to map the folder names onto (None: canonical codes).
 
     Returns:
         One row per image, sorted by path; skipped files are in ``excluded``.
 
     Raises:
         DataError: the folder does not exist or holds no images in class folders.
+        ManyErrors: with ``classes``, folders whose name fits none of them.
     """
     root = Path(root)
     if not root.is_dir():
@@ -74,6 +81,7 @@ def load_image_folder(
             fix="put each class's images in a sub-folder named after the class",
         )
     frame = pd.DataFrame(rows)
+    frame = conform_labels(frame, classes, source=root, rows=list(frame["image"]))
     frame["site"] = site
     frame["device"] = device
     excluded = pd.DataFrame(

@@ -33,7 +33,7 @@ from skinml.data.loaders._common import (
     read_csv_checked,
     split_missing,
 )
-from skinml.data.manifest import Manifest
+from skinml.data.manifest import Manifest, conform_labels
 
 #: HAM10000 diagnosis codes in MedMNIST's label order (label i of dermamnist.npz).
 HAM10000_CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
@@ -88,7 +88,7 @@ def _load_shared_manifest(root: Path, *, on_missing: str, name: str) -> Manifest
         fix=_FIX,
         dtype={"image_id": str, "file": str, "lesion_id": str, "dx": str},
     )
-    frame = _standard_columns(src, image=src["file"])
+    frame = _standard_columns(src, image=src["file"], source=path)
     frame["split"] = src["dermamnist_split"].map({"train": "train", "val": "val", "test": "test"})
     if "dermamnist_index" in src.columns:
         frame["dermamnist_index"] = src["dermamnist_index"]
@@ -115,7 +115,7 @@ def _load_original(
     by_stem = _index_images(root)
     # Unknown image ids keep a conventional path so the missing-file report can name them.
     image = [by_stem.get(i, f"{i}.jpg") for i in src["image_id"]]
-    frame = _standard_columns(src, image=pd.Series(image, index=src.index))
+    frame = _standard_columns(src, image=pd.Series(image, index=src.index), source=path)
     if split_csv is not None:
         frame = _join_split(frame, Path(split_csv))
     rows = [csv_row(i) for i in range(len(frame))]
@@ -123,7 +123,7 @@ def _load_original(
     return make_manifest(frame, root, name, excluded)
 
 
-def _standard_columns(src: pd.DataFrame, *, image: pd.Series) -> pd.DataFrame:
+def _standard_columns(src: pd.DataFrame, *, image: pd.Series, source: Path) -> pd.DataFrame:
     frame = pd.DataFrame(
         {
             "image": image.astype(str).to_numpy(),
@@ -143,7 +143,8 @@ def _standard_columns(src: pd.DataFrame, *, image: pd.Series) -> pd.DataFrame:
         frame["age"] = numeric_age(src["age"]).to_numpy()
     if "sex" in src.columns:
         frame["sex"] = normalise_sex(src["sex"]).to_numpy()
-    return frame
+    # dx is one of the seven codes; a synonym ("Melanoma") is mapped, anything else is named.
+    return conform_labels(frame, HAM10000_CLASSES, source=source, name="HAM10000's classes")
 
 
 def _find_metadata(root: Path) -> Path:

@@ -25,7 +25,7 @@ from skinml.data.loaders._common import (
     read_csv_checked,
     split_missing,
 )
-from skinml.data.manifest import Manifest
+from skinml.data.manifest import Manifest, conform_labels
 
 UDA1_CLASSES = ("nevus", "melanoma")
 UDA1_SITE = "isic_archive"
@@ -94,6 +94,7 @@ def load_isic_uda1_archive(
     included = meta["included"].fillna(0).astype(int) == 1
     rows = [csv_row(i) for i in meta.index[included]]
     frame = uda1_frame(meta[included].reset_index(drop=True))
+    frame = conform_labels(frame, UDA1_CLASSES, source=path, rows=rows, name="UDA-1's classes")
     frame, missing = split_missing(frame, root, source=path, on_missing=on_missing, rows=rows)
     not_included = pd.DataFrame(
         {
