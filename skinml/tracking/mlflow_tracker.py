@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -171,14 +172,18 @@ class MlflowTracker:
         import mlflow.data
         from mlflow.data.sources import LocalArtifactDatasetSource
 
-        dataset = mlflow.data.from_pandas(
-            frame,
-            source=None if source is None else LocalArtifactDatasetSource(source),
-            targets=targets,
-            name=name,
-            digest=fingerprint.removeprefix("sha256:")[:_MAX_DIGEST_LEN],
-        )
-        mlflow.log_input(dataset, context=context, tags={"data_fingerprint": fingerprint})
+        with warnings.catch_warnings():
+            # schema inference hints that integer columns (e.g. age) cannot hold missing
+            # values: true of any table, useless to a user reading the training console
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer")
+            dataset = mlflow.data.from_pandas(
+                frame,
+                source=None if source is None else LocalArtifactDatasetSource(source),
+                targets=targets,
+                name=name,
+                digest=fingerprint.removeprefix("sha256:")[:_MAX_DIGEST_LEN],
+            )
+            mlflow.log_input(dataset, context=context, tags={"data_fingerprint": fingerprint})
 
     def set_description(self, text: str) -> None:
         """The run's description in the MLflow UI (the ``mlflow.note.content`` tag)."""
