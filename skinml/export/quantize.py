@@ -43,6 +43,11 @@ CALIBRATION_METHODS = ("minmax", "percentile", "entropy")
 class Int8Recipe:
     """How the int8 model is calibrated.
 
+    The default, percentile 99.999 with depthwise convolutions quantized, changed the
+    fewest decisions per unit of speed on a fine-tuned EfficientNet-Lite0 and beat MinMax
+    on every figure there (experiments/int8_calibration); keeping depthwise convolutions
+    in float changed fewer decisions still, but gave back a quarter of the speed-up.
+
     Args:
         calibration: ``minmax`` (each activation's observed range), ``percentile`` (clip the
             range at ``percentile`` of the absolute values, ignoring rare outliers) or
@@ -52,7 +57,7 @@ class Int8Recipe:
             per-channel ranges differ most, and they hold few of the network's operations.
     """
 
-    calibration: str = "minmax"
+    calibration: str = "percentile"
     percentile: float = 99.999
     float_depthwise: bool = False
 
