@@ -126,6 +126,9 @@ def main() -> None:
         "ham10000": ham(args.shared, args.out, args.seed),
         "chile_psoriasis_referrals": chile(args.shared, args.out),
     }
+    from skinml.tracking.provenance import command_provenance
+
+    results["provenance"] = command_provenance()  # git commit, packages, exact command
     (HERE / "results.json").write_text(json.dumps(results, indent=2, default=str), encoding="utf-8")
     print(json.dumps(results, indent=2, default=str)[:4000])
 
