@@ -48,6 +48,10 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "trainer.num_workers": (_non_negative_int, "a whole number >= 0"),
     "optim.lr": (_positive_number, "a number > 0"),
     "seed": (_non_negative_int, "a whole number >= 0"),
+    "data.split.seed": (
+        lambda v: v is None or _non_negative_int(v),
+        "null (the run's seed) or a whole number >= 0",
+    ),
 }
 
 

@@ -102,7 +102,7 @@ def prepare_data(data_cfg: Any, *, seed: int, run_dir: Path, write: bool = True)
         strategy=split.strategy,
         val_fraction=split.val_fraction,
         test_fraction=split.test_fraction,
-        seed=seed,
+        seed=seed if split.get("seed") is None else split.seed,
     )
     for name in ("train", "val", "test"):
         if (manifest.frame["split"] == name).sum() == 0:
