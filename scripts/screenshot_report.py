@@ -1,103 +1,62 @@
-"""Render an HTML report in headless Chromium and save a PNG screenshot.
+"""Render an HTML report in headless Chromium: a PNG screenshot and a layout check.
 
-Why: a report is only good if it reads well in a real browser, so the teach
-tests and the developers check it the way a resident will see it.
+Why: a report is only good if it reads well in a real browser, so the tests and
+the developers check it the way a resident or clinician will see it.
 
 Usage::
 
     python scripts/screenshot_report.py REPORT.html -o out.png [--width 1200 --height 2400]
+    python scripts/screenshot_report.py REPORT.html --check-width 1000   # exit 1 on overflow
 
 Needs ``/usr/bin/chromium`` (Debian: ``apt-get update && apt-get install -y chromium``).
-The browser runs offline, sandbox-free (containers), with a throw-away profile:
-
-    chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run \
-      --disable-background-networking --disable-component-update --disable-sync \
-      --user-data-dir=$(mktemp -d) --screenshot=out.png --window-size=1200,2400 file://...
+The browser runs offline, sandbox-free (containers), with a throw-away profile
+(see :mod:`skinml.reporting.browser`).
 """
 
 from __future__ import annotations
 
 import argparse
-import shutil
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-CHROMIUM_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome")
+from skinml.reporting.browser import find_chromium, measure_layout, screenshot
 
-
-def find_chromium() -> str | None:
-    """The first Chromium binary found, or None."""
-    for name in CHROMIUM_CANDIDATES:
-        path = (
-            shutil.which(name)
-            if not name.startswith("/")
-            else (name if Path(name).is_file() else None)
-        )
-        if path:
-            return path
-    return None
-
-
-def screenshot(
-    html: Path,
-    png: Path,
-    *,
-    width: int = 1200,
-    height: int = 2400,
-    timeout: float = 120.0,
-    chromium: str | None = None,
-) -> Path:
-    """Screenshot ``html`` into ``png`` with headless Chromium.
-
-    Raises:
-        FileNotFoundError: Chromium is not installed.
-        RuntimeError: Chromium failed or wrote no image.
-    """
-    chromium = chromium or find_chromium()
-    if chromium is None:
-        raise FileNotFoundError(
-            "chromium not found; install it with `apt-get update && apt-get install -y chromium`"
-        )
-    png = png.resolve()
-    png.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="skinml_chromium_") as profile:
-        cmd = [
-            chromium,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            f"--user-data-dir={profile}",
-            "--hide-scrollbars",
-            f"--screenshot={png}",
-            f"--window-size={width},{height}",
-            html.resolve().as_uri(),
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
-    if proc.returncode != 0 or not png.is_file() or png.stat().st_size == 0:
-        raise RuntimeError(f"chromium failed (exit {proc.returncode}): {proc.stderr[-2000:]}")
-    return png
+__all__ = ["find_chromium", "main", "measure_layout", "screenshot"]
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example: python scripts/screenshot_report.py "
-        "reports/report_alice.html -o alice.png --height 4000",
+        epilog="examples:\n  python scripts/screenshot_report.py "
+        "reports/report_alice.html -o alice.png --height 4000\n"
+        "  python scripts/screenshot_report.py outputs/RUN/index.html --check-width 1000",
     )
     parser.add_argument("html", type=Path, help="the HTML report")
     parser.add_argument("-o", "--output", type=Path, default=Path("report.png"))
     parser.add_argument("--width", type=int, default=1200)
     parser.add_argument("--height", type=int, default=2400)
+    parser.add_argument(
+        "--check-width",
+        type=int,
+        metavar="PX",
+        help="instead of a screenshot, open the page PX wide and fail (exit 1) when anything "
+        "runs past the right edge or an image does not load",
+    )
     args = parser.parse_args(argv)
     try:
+        if args.check_width:
+            layout = measure_layout(args.html, width=args.check_width)
+            print(
+                f"{args.html}: page {layout.scroll_width} px wide in a {layout.viewport_width} px "
+                f"window; {layout.n_tables} tables, {layout.n_images} images "
+                f"({len(layout.broken_images)} not loaded)"
+            )
+            for what in layout.overflowing:
+                print(f"  runs past the right edge: {what}")
+            for src in layout.broken_images:
+                print(f"  image not loaded: {src}")
+            return 0 if layout.fits and not layout.broken_images else 1
         out = screenshot(args.html, args.output, width=args.width, height=args.height)
     except (FileNotFoundError, RuntimeError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -22,10 +22,11 @@ examples:
 
 What you get beside MODEL.onnx:
   MODEL.onnx.sha256   checksum (skinml-predict verifies it when present)
-  MODEL.card.md       model card for people: classes, preprocessing, calibration,
-                      thresholds, metrics with CIs, verification, provenance
+  MODEL.card.html     model card for people (open it in a browser): in brief, classes,
+                      preprocessing, calibration, thresholds, metrics with CIs,
+                      verification, provenance; MODEL.card.md holds the same text
   MODEL.int8.onnx     with --quantize int8, only if validation accuracy drops by
-                      at most --max-accuracy-loss (plus its .sha256 and .card.md)
+                      at most --max-accuracy-loss (plus its .sha256 and cards)
 
 The export is verified: onnxruntime must match PyTorch on the run's validation
 images (max |dp| <= 1e-4, same top class) or nothing is written.
@@ -152,7 +153,7 @@ def _report(result) -> None:
     v = result.verification
     print(f"model file: {result.onnx_path}")
     print(f"  checksum: {result.sidecar_path}")
-    print(f"  model card: {result.card_path}")
+    print(f"  model card: {result.card_html_path} (and {result.card_path.name})")
     print(
         f"  verified on {v.n_images} validation images: max |dp| = "
         f"{v.max_abs_diff_probabilities:.2e}, top class identical ({result.exporter} exporter)"

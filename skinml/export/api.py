@@ -69,6 +69,11 @@ class ExportResult:
     int8_metadata: ModelMetadata | None = None
     quantization: QuantizationReport | None = None
 
+    @property
+    def card_html_path(self) -> Path:
+        """The HTML model card written beside the Markdown one."""
+        return self.card_path.with_suffix(".html")
+
 
 def tensor_docs(
     prep: Any,

@@ -1,7 +1,11 @@
-"""A human-readable model card (Markdown) written beside every exported model file.
+"""A human-readable model card written beside every exported model file.
 
 Rendered from the same metadata document that is embedded in the ONNX file, so
-the card and the file cannot disagree.
+the card and the file cannot disagree. Two forms of one text: ``.card.md`` for
+repositories and diffs, ``.card.html`` (the Markdown rendered by markdown-it-py,
+styled like skinml's other reports, self-contained) for the clinician who
+double-clicks it. Both open with "In brief": what the model does and how well,
+in words, before the tables.
 """
 
 from __future__ import annotations
@@ -78,6 +82,62 @@ def _training_section(m: ModelMetadata) -> list[str]:
     ]
 
 
+def _proportion_words(v: MetricWithCI | None, what: str) -> str | None:
+    """``8 of 8 malignant lesions (95% CI 0.68–1.00)``; None when the metric is missing."""
+    if v is None:
+        return None
+    counts = (
+        f"{v.numerator} of {v.denominator} {what}"
+        if v.numerator is not None and v.denominator
+        else f"a proportion {v.value:.2f} of the {what}"
+    )
+    ci = "" if v.ci_low is None else f" (95% CI {v.ci_low:.2f}–{v.ci_high:.2f})"
+    return counts + ci
+
+
+def _in_brief(m: ModelMetadata) -> list[str]:
+    """What the model does and how well, in sentences, for readers who stop here."""
+    if m.task != "image_classification":
+        return []
+    malignant = [c for c in m.classes if c in m.malignant]
+    lines = [
+        "## In brief",
+        "",
+        f"- **What it does:** gives calibrated probabilities for {len(m.classes)} diagnoses "
+        f"({', '.join(m.classes)}) from one skin image"
+        + (
+            f", and flags a case as possibly malignant ({', '.join(malignant)}) when the "
+            "summed malignant probability reaches the operating threshold below."
+            if malignant and m.thresholds
+            else "."
+        ),
+    ]
+    sens = _proportion_words(m.metrics.get("test_malignant_sensitivity"), "malignant lesions")
+    spec = _proportion_words(m.metrics.get("test_malignant_specificity"), "benign lesions")
+    auc = m.metrics.get("test_malignant_auc") or m.metrics.get("test_macro_auc")
+    said = [f"flagged {sens}" if sens else "", f"left {spec} unflagged" if spec else ""]
+    if sens or spec:
+        v = m.metrics.get("test_malignant_sensitivity") or m.metrics["test_malignant_specificity"]
+        source = f" from {m.provenance.dataset}" if m.provenance.dataset else ""
+        lines.append(
+            f"- **How well, on {v.n} held-out test images{source}:** it "
+            f"{' and '.join(s for s in said if s)}."
+        )
+    if auc is not None:
+        ci = "" if auc.ci_low is None else f" (95% CI {auc.ci_low:.2f}–{auc.ci_high:.2f})"
+        lines.append(
+            f"- **Ranking:** AUC {auc.value:.2f}{ci}; 0.5 is chance, 1.0 perfect separation."
+        )
+    lines += [
+        "- **Use it only as a second opinion** on images like its training data"
+        + (f" (dataset {m.provenance.dataset})" if m.provenance.dataset else "")
+        + "; read the warnings, the limitations and the out-of-distribution flag before "
+        "trusting an answer.",
+        "",
+    ]
+    return lines
+
+
 def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
     """The model card as Markdown text."""
     m = metadata
@@ -87,6 +147,9 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         f"# Model card: {model_file}",
         "",
         *_warnings_section(m),
+        *_in_brief(m),
+        "## Details",
+        "",
         f"- **Task:** {m.task}",
         f"- **Architecture:** {m.extra.get('architecture', 'n/a')}",
         f"- **Initial weights:** {_weights_line(m.extra.get('backbone'))}",
@@ -300,9 +363,37 @@ def _extra_sections(m: ModelMetadata) -> list[str]:
     return lines
 
 
+def card_html(markdown_text: str) -> str:
+    """The Markdown card as one self-contained HTML page (raw HTML in the text is escaped)."""
+    from markdown_it import MarkdownIt
+
+    from skinml.reporting.html import HtmlReport
+
+    title, _, body = markdown_text.partition("\n")
+    renderer = MarkdownIt("commonmark", {"html": False}).enable("table")
+    report = HtmlReport(title.lstrip("# ").strip())
+    body_html = renderer.render(body)
+    # the warnings list in the red box the other reports use, so nobody scrolls past it
+    head = "<h2>Warnings</h2>\n<ul>"
+    if head in body_html:
+        start = body_html.index(head) + len("<h2>Warnings</h2>\n")
+        end = body_html.index("</ul>", start) + len("</ul>")
+        body_html = (
+            f'{body_html[:start]}<div class="verdict bad">{body_html[start:end]}</div>'
+            f"{body_html[end:]}"
+        )
+    report.raw_html(body_html)
+    return report.render()
+
+
 def write_card(metadata: ModelMetadata, model_path: str | PathLike[str], sha256: str) -> Path:
-    """Write ``<model>.card.md`` beside the model and return its path."""
+    """Write ``<model>.card.md`` and ``<model>.card.html`` beside the model.
+
+    Returns the Markdown card's path; the HTML card is the same name with ``.html``.
+    """
     model_path = Path(model_path)
     out = model_path.with_name(model_path.stem + ".card.md")
-    out.write_text(render_card(metadata, model_path.name, sha256), encoding="utf-8")
+    text = render_card(metadata, model_path.name, sha256)
+    out.write_text(text, encoding="utf-8")
+    out.with_suffix(".html").write_text(card_html(text), encoding="utf-8")
     return out

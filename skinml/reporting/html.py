@@ -22,16 +22,17 @@ margin:2em auto;padding:0 1em;color:#1d2733;line-height:1.45}
 h1{font-size:1.7em;margin-bottom:.2em}
 h2{border-bottom:2px solid #e3e8ee;padding-bottom:.2em;margin-top:1.8em}
 .sub{color:#5b6b7c;margin-top:0}
-table{border-collapse:collapse;margin:.6em 0;font-size:.92em}
-th,td{border:1px solid #d6dde5;padding:.3em .6em;text-align:left}th{background:#f3f6f9}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
+table{border-collapse:collapse;margin:.6em 0;font-size:.92em;max-width:100%}
+th,td{border:1px solid #d6dde5;padding:.3em .6em;text-align:left}td{overflow-wrap:break-word}
+th{background:#f3f6f9}code{overflow-wrap:anywhere}pre{white-space:pre-wrap}img{max-width:100%}
+td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 .verdict{background:#f3f8ff;border-left:5px solid #2f6fdb;padding:.8em 1.2em;margin:1em 0}
 .good{border-left-color:#2e9d5b;background:#f1faf4}.warn{border-left-color:#d9822b;background:#fdf6ee}
 .bad{border-left-color:#c0392b;background:#fdf1f0}
 .grid{display:flex;flex-wrap:wrap;gap:12px}
 .card{border:1px solid #d6dde5;border-radius:6px;padding:8px;
 width:230px;font-size:.88em}.card img{width:100%;border-radius:4px}
-img.plot{max-width:100%}.small{font-size:.85em;color:#5b6b7c}
+img.plot{max-width:100%;max-height:640px}.small{font-size:.85em;color:#5b6b7c}
 """
 
 
@@ -122,6 +123,16 @@ class HtmlReport:
         cap = f'<div class="small">{html.escape(caption)}</div>' if caption else ""
         self._parts.append(
             f'<div><img class="plot" src="{uri}" alt="{html.escape(caption)}">{cap}</div>'
+        )
+        return self
+
+    def png_file(self, path: str | PathLike[str], *, caption: str = "") -> HtmlReport:
+        """Embed a PNG file already on disk (e.g. a plot a pipeline saved)."""
+        data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+        cap = f'<div class="small">{html.escape(caption)}</div>' if caption else ""
+        self._parts.append(
+            f'<div><img class="plot" src="data:image/png;base64,{data}" '
+            f'alt="{html.escape(caption or Path(path).name)}">{cap}</div>'
         )
         return self
 

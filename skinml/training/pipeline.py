@@ -17,6 +17,7 @@ from skinml.training.run_evaluation import (
     log_gradcam,
     validation_metrics,
 )
+from skinml.training.run_report import write_run_report
 from skinml.training.run_tracking import (
     describe_run,
     log_datasets,
@@ -310,6 +311,7 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             }
             (run_dir / "metrics.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
             trk.log_artifact(run_dir / "metrics.json")
+            trk.log_artifact(write_run_report(run_dir, notes=notes))
             outcome = RunOutcome(
                 run_dir,
                 bundle_path,
@@ -341,9 +343,11 @@ def _export(bundle: ModelBundle, cfg, run_dir: Path, trk) -> Path:
         result.onnx_path,
         result.sidecar_path,
         result.card_path,
+        result.card_html_path,
         result.int8_path,
         result.int8_sidecar_path,
         result.int8_card_path,
+        None if result.int8_card_path is None else result.int8_card_path.with_suffix(".html"),
     )
     for path in written:
         if path is not None:

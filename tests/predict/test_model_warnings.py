@@ -92,3 +92,21 @@ def test_predict_without_warnings_closes_as_before(tmp_path, tiny_model, image_f
     with contextlib.redirect_stdout(out):
         main([str(tiny_model), str(image_folder), "-o", str(tmp_path / "p.csv"), "--no-progress"])
     assert "WARNING" not in out.getvalue()
+
+
+def test_card_says_in_words_what_the_model_does_and_how_well():
+    card = render_card(_metadata(), "model.onnx", "0" * 64)
+    brief = card.split("## In brief")[1].split("\n## ")[0]
+    assert "flagged 8 of 8 malignant lesions (95% CI 0.68–1.00)" in brief
+    assert "AUC 0.59 (95% CI 0.41–0.77)" in brief
+    assert card.index("## Warnings") < card.index("## In brief") < card.index("## Classes")
+
+
+def test_html_card_puts_warnings_in_the_red_box_and_escapes_text_from_the_run():
+    from skinml.export.card import card_html
+
+    meta = _metadata(intended_use="<script>alert(1)</script> triage <b>only</b>")
+    page = card_html(render_card(meta, "model.onnx", "0" * 64))
+    assert '<div class="verdict bad"><ul>' in page and CHANCE in page
+    assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<h1>") == 1 and "<table>" in page

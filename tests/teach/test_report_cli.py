@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -186,9 +185,10 @@ def test_report_in_headless_chromium(scored, tmp_path: Path) -> None:
 
 
 def test_screenshot_script_reports_missing_chromium(tmp_path: Path, monkeypatch) -> None:
+    import skinml.reporting.browser as browser
+
     shot = _screenshot_module()
-    monkeypatch.setattr(shot, "find_chromium", lambda: None)
-    monkeypatch.setattr(shutil, "which", lambda name: None)
+    monkeypatch.setattr(browser, "find_chromium", lambda: None)
     html = tmp_path / "x.html"
     html.write_text("<html></html>")
     assert shot.main([str(html), "-o", str(tmp_path / "x.png")]) == 1

@@ -274,3 +274,52 @@ def test_console_summary_counts_epochs_from_one_and_shows_counts(trained):
     assert f"finished, best epoch {outcome.best_epoch}." in text
     sens = outcome.test.headline["malignant_sensitivity"]
     assert f"{sens.successes}/{sens.n} (" in text and "chosen on validation" in text
+
+
+def test_run_report_shows_the_selected_model_and_links_its_files(trained):
+    import re
+
+    outcome, _ = trained
+    d = outcome.run_dir
+    page = (d / "index.html").read_text(encoding="utf-8")
+    metrics = json.loads((d / "metrics.json").read_text())
+    bal = metrics["test_balanced_accuracy"]
+    low, high = metrics["test_balanced_accuracy_ci_low"], metrics["test_balanced_accuracy_ci_high"]
+    assert f"{bal:.3f} ({low:.3f}–{high:.3f})" in page  # headline with its interval
+    sens = metrics["test_malignant_sensitivity"]
+    import pandas as pd
+
+    row = pd.read_csv(d / "metrics_with_ci.csv").query(
+        "split == 'test' and metric == 'malignant_sensitivity'"
+    )
+    k, n_mal = int(row["successes"].iloc[0]), int(row["denominator"].iloc[0])
+    assert abs(k / n_mal - sens) < 1e-9 and f"<td>{k}/{n_mal}</td>" in page
+    assert f"selected epoch {metrics['best_epoch']} of {metrics['epochs_run']}" in page
+    assert "Training curves" in page and "Subgroups (test)" in page
+    # every plot is embedded, every link points at a file that exists
+    assert page.count("data:image/png;base64,") >= 5
+    links = re.findall(r'href="([^"]+)"', page)
+    assert {"model.onnx", "model.card.html", "predictions_test.csv"} <= set(links)
+    assert all((d / href).is_file() for href in links)
+
+
+def test_html_model_card_leads_with_warnings_or_a_summary_in_words(trained):
+    outcome, _ = trained
+    card = (outcome.run_dir / "model.card.html").read_text(encoding="utf-8")
+    assert card.startswith("<!DOCTYPE html>") and "<table>" in card
+    assert "<h2>In brief</h2>" in card and "<strong>What it does:</strong>" in card
+    assert "held-out test images" in card
+    assert "<script" not in card and "http" not in card.split("<body>")[1].split("SHA-256")[0]
+
+
+@pytest.mark.parametrize("page", ["index.html", "model.card.html"])
+def test_run_pages_fit_a_laptop_screen_in_chromium(trained, page):
+    from skinml.reporting.browser import find_chromium, measure_layout
+
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get update && apt-get install -y chromium)")
+    outcome, _ = trained
+    layout = measure_layout(outcome.run_dir / page, width=1000)
+    assert layout.n_tables >= 2
+    assert layout.fits, layout.overflowing
+    assert layout.broken_images == []
