@@ -39,3 +39,21 @@ def shared_data() -> Path:
 def rng() -> np.random.Generator:
     """A seeded generator; tests must pass for any seed, this one is fixed for reproducibility."""
     return np.random.default_rng(12345)
+
+
+@pytest.fixture
+def fits_laptop_screen():
+    """``fits_laptop_screen(page)``: open an HTML page 1,000 px wide in headless Chromium and
+    assert nothing runs past the right edge and every image loads (skips without Chromium)."""
+    from skinml.reporting.browser import find_chromium, measure_layout
+
+    if find_chromium() is None:
+        pytest.skip("chromium is not installed (apt-get update && apt-get install -y chromium)")
+
+    def check(page: Path, width: int = 1000):
+        layout = measure_layout(page, width=width)
+        assert layout.fits, f"{page.name} at {width} px: {layout.overflowing}"
+        assert layout.broken_images == [], f"{page.name}: {layout.broken_images}"
+        return layout
+
+    return check

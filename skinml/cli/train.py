@@ -79,11 +79,13 @@ def summary_lines(outcome) -> list[str]:
         f"{m.get('test_ece_after_calibration', float('nan')):.3f}",
         "",
         f"  run directory : {outcome.run_dir}",
+        f"  run report    : {outcome.run_dir / 'index.html'}  (open it in a browser)",
         f"  plots         : {outcome.plots_dir}",
         f"  model bundle  : {outcome.bundle_path}",
     ]
     if outcome.onnx_path is not None:
         lines.append(f"  ONNX model    : {outcome.onnx_path}")
+        lines.append(f"  model card    : {outcome.onnx_path.with_suffix('.card.html')}")
         lines.append(f"  predict with  : skinml-predict {outcome.onnx_path} IMAGES -o out.csv")
     lines += [
         f"  MLflow run    : {outcome.mlflow_run_id} in {outcome.tracking_uri}",

@@ -63,23 +63,90 @@ def funnel_plot(
     ax.scatter(
         t["volume"], t["value"] * s, c=list(colours), s=28, zorder=3, edgecolors="white", lw=0.5
     )
-    if label_points and len(t) <= 40:
-        for _, r in t.iterrows():
-            ax.annotate(
-                str(r["unit"]),
-                (r["volume"], r["value"] * s),
-                fontsize=6.5,
-                xytext=(3, 2),
-                textcoords="offset points",
-            )
     if vmax / vmin > 20:
         ax.set_xscale("log")
     ax.set_xlabel(result.volume_label)
     ax.set_ylabel(_value_label(result))
     ax.set_title(result.indicator if title in (None, "") else title, fontsize=8 if small else 10)
-    ax.legend(fontsize=6 if small else 7, loc="best")
+    legend = ax.legend(fontsize=6 if small else 7, loc="best")
     ax.grid(alpha=0.25)
+    if label_points:
+        _label_or_say_why(ax, t, s, legend)
     return fig
+
+
+def _label_or_say_why(ax: Any, table: pd.DataFrame, scale: float, legend: Any) -> None:
+    n_unlabelled = place_labels(ax, table, scale, avoid=[legend] if legend else [])
+    if n_unlabelled:  # said under the axis, where it cannot cover a point or a label
+        ax.set_xlabel(
+            f"{ax.get_xlabel()}  ({n_unlabelled} unit(s) not labelled for lack of space; "
+            "see the table)"
+        )
+
+
+#: label positions tried around a point, in points: right-above first, then the others.
+_LABEL_OFFSETS = (
+    (4, 3, "left", "bottom"),
+    (4, -3, "left", "top"),
+    (-4, 3, "right", "bottom"),
+    (-4, -3, "right", "top"),
+    (0, 6, "center", "bottom"),
+    (0, -6, "center", "top"),
+    (10, 10, "left", "bottom"),
+    (-10, -10, "right", "top"),
+)
+
+
+def place_labels(ax: Any, table: pd.DataFrame, scale: float, *, avoid: list[Any] = ()) -> int:
+    """Label each unit where its name overlaps no other label and stays inside the axes.
+
+    Flagged units (alarm, then alert) are placed first, then the largest ones, so the
+    names a reader needs are the ones that get space. Units whose name fits nowhere
+    are left unlabelled; the count is returned so the plot can say so.
+    """
+    fig = ax.figure
+    ax.set_xlim(ax.get_xlim())  # settle the lazy autoscale: positions must not move later
+    ax.set_ylim(ax.get_ylim())
+    renderer = fig.canvas.get_renderer()
+    inside = ax.get_window_extent(renderer).padded(-2)
+    taken = []
+    for artist in avoid:
+        box = artist.get_window_extent(renderer)
+        taken.append(box)
+        if hasattr(artist, "set_loc"):  # pin a loc="best" legend: labels must not move it
+            artist.set_loc(tuple(ax.transAxes.inverted().transform((box.x0, box.y0))))
+    rank = {"alarm": 0, "alert": 1}
+    order = sorted(
+        range(len(table)),
+        key=lambda i: (rank.get(table["status"].iloc[i], 2), -float(table["volume"].iloc[i])),
+    )
+    unlabelled = 0
+    for i in order:
+        row = table.iloc[i]
+        for dx, dy, ha, va in _LABEL_OFFSETS:
+            text = ax.annotate(
+                str(row["unit"]),
+                (row["volume"], row["value"] * scale),
+                xytext=(dx, dy),
+                textcoords="offset points",
+                ha=ha,
+                va=va,
+                fontsize=6.5,
+            )
+            box = text.get_window_extent(renderer)
+            fits = (
+                inside.x0 <= box.x0
+                and box.x1 <= inside.x1
+                and inside.y0 <= box.y0
+                and box.y1 <= inside.y1
+            )
+            if fits and not any(box.overlaps(other) for other in taken):
+                taken.append(box)
+                break
+            text.remove()
+        else:
+            unlabelled += 1
+    return unlabelled
 
 
 def funnel_grid(funnels: list[FunnelResult], *, title: str, ncols: int = 2) -> Any:
@@ -90,11 +157,15 @@ def funnel_grid(funnels: list[FunnelResult], *, title: str, ncols: int = 2) -> A
     rows = -(-n // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.6 * rows), squeeze=False)
     for ax, f in zip(axes.ravel(), funnels, strict=False):
-        funnel_plot(f, ax=ax, title="")
+        funnel_plot(f, ax=ax, title="", label_points=False)
     for ax in axes.ravel()[len(funnels) :]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=11)
-    fig.tight_layout()
+    fig.tight_layout()  # before the labels: they are placed in the final axes positions
+    for ax, f in zip(axes.ravel(), funnels, strict=False):
+        shown = f.table[f.table["volume"] > 0]
+        if not shown.empty:
+            _label_or_say_why(ax, shown, f.scale, ax.get_legend())
     return fig
 
 

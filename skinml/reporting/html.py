@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import io
+import re
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -68,6 +69,24 @@ def image_to_data_uri(image: Any, *, max_side: int = 320, quality: int = 85) -> 
     return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
+_LONG_TOKEN = re.compile(r"\S{25,}")
+
+
+def breakable(text: str) -> str:
+    """Escaped ``text`` where long unbroken tokens (paths, IDs, snake_case names) may wrap.
+
+    A ``<wbr>`` after ``/ \\ _ . -`` lets a table column shrink to a laptop screen
+    without breaking ordinary words or numbers in the middle.
+    """
+    out, last = [], 0
+    for m in _LONG_TOKEN.finditer(text):
+        out.append(html.escape(text[last : m.start()]))
+        out.append(re.sub(r"([/\\_.\-])", r"\1<wbr>", html.escape(m.group(0))))
+        last = m.end()
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
 class HtmlReport:
     """Accumulate sections, then ``write`` one self-contained HTML file."""
 
@@ -95,7 +114,7 @@ class HtmlReport:
         """A pandas DataFrame as an escaped HTML table (numbers right-aligned)."""
         cols = list(frame.columns)
         head = "".join(
-            f"<th>{html.escape(str(c))}</th>"
+            f"<th>{html.escape(str(c)).replace('_', '_<wbr>')}</th>"
             for c in ([frame.index.name or ""] if index else []) + cols
         )
         rows = []
@@ -108,7 +127,7 @@ class HtmlReport:
                 elif isinstance(v, int) and not isinstance(v, bool):
                     cells.append(f'<td class="num">{v}</td>')
                 else:
-                    cells.append(f"<td>{html.escape(str(v))}</td>")
+                    cells.append(f"<td>{breakable(str(v))}</td>")
             rows.append("<tr>" + "".join(cells) + "</tr>")
         self._parts.append(
             f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"

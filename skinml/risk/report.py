@@ -112,6 +112,10 @@ def write_report(
         rep.figure(fig, caption=name)
     for name, frame in tables.items():
         rep.heading(name)
+        if len(frame) == 1 and len(frame.columns) > 4:  # one record reads better as a list
+            frame = pd.DataFrame(
+                {"field": list(frame.columns), "value": [str(v) for v in frame.iloc[0]]}
+            )
         rep.table(frame)
     if notes:
         rep.heading("Notes")

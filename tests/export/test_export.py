@@ -27,7 +27,9 @@ def val_images(exported, n=8):
 def test_writes_one_self_contained_file_with_sidecar_and_card(exported):
     files = sorted(p.name for p in exported.onnx_path.parent.iterdir())
     assert files == [
+        "model.card.html",
         "model.card.md",
+        "model.int8.card.html",
         "model.int8.card.md",
         "model.int8.onnx",
         "model.int8.onnx.sha256",

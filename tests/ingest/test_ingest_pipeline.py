@@ -225,3 +225,8 @@ def test_embedded_srgb_profile_is_dropped_without_changing_pixels(sim, tmp_path)
     assert not converted and np.array_equal(np.asarray(out), np.asarray(img))
     img.info["icc_profile"] = b"not a profile"
     assert to_srgb(img)[1] is False
+
+
+def test_ingest_report_fits_a_laptop_screen_in_chromium(ingested, fits_laptop_screen):
+    _, result = ingested
+    fits_laptop_screen(result.report_path)

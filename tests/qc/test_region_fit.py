@@ -159,3 +159,10 @@ def test_report_pages_for_a_region_with_malignant_codes(sim_region, tmp_path: Pa
     page = (tmp_path / "units" / "SIM-H03.html").read_text(encoding="utf-8")
     assert "malignancy sensitivity vs AI" in page and "Agreement with the AI" in page
     assert (tmp_path / "funnel_plots" / "diagnosis_mel.png").is_file()
+
+
+def test_qc_pages_fit_a_laptop_screen_in_chromium(inflammatory_run: Path, fits_laptop_screen):
+    fits_laptop_screen(inflammatory_run / "report.html")
+    unit_pages = sorted((inflammatory_run / "units").glob("*.html"))
+    assert unit_pages
+    fits_laptop_screen(unit_pages[0])

@@ -276,3 +276,8 @@ def test_predict_cli_scores_vcf_with_survey(logistic_run, tmp_path: Path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     got = pd.read_csv(out)
     assert len(got) == 3000 and (got.status == "ok").all()
+
+
+def test_risk_report_fits_a_laptop_screen_in_chromium(logistic_run, fits_laptop_screen):
+    run, _, _ = logistic_run
+    assert fits_laptop_screen(run / "report.html").n_images == 4

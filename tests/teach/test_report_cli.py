@@ -192,3 +192,11 @@ def test_screenshot_script_reports_missing_chromium(tmp_path: Path, monkeypatch)
     html = tmp_path / "x.html"
     html.write_text("<html></html>")
     assert shot.main([str(html), "-o", str(tmp_path / "x.png")]) == 1
+
+
+def test_teach_reports_fit_a_laptop_screen_in_chromium(scored, fits_laptop_screen) -> None:
+    _, out = scored
+    pages = sorted(out.glob("*.html"))
+    assert len(pages) >= 2
+    for page in pages:
+        fits_laptop_screen(page)
