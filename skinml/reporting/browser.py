@@ -10,6 +10,7 @@ with a throw-away profile and no network services.
 
 from __future__ import annotations
 
+import html as html_lib
 import json
 import re
 import shutil
@@ -159,6 +160,4 @@ def measure_layout(
             f"chromium did not report a layout for {html.name} (exit {proc.returncode}): "
             f"{proc.stderr[-2000:]}"
         )
-    import html as html_lib
-
     return Layout(**json.loads(html_lib.unescape(found.group(1))))
