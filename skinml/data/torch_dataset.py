@@ -16,8 +16,7 @@ import numpy as np
 
 from skinml.data.manifest import Manifest
 from skinml.errors import ConfigError, ImageReadError, ManyErrors
-from skinml.imaging.preprocess import normalize, resize_for_model
-from skinml.imaging.read import read_image
+from skinml.imaging.preprocess import model_input, normalize
 from skinml.modelfile.metadata import Preprocessing
 
 
@@ -72,7 +71,7 @@ def load_resized_images(
 
     def work(i: int) -> ImageReadError | None:
         try:
-            out[i] = np.asarray(resize_for_model(read_image(paths[i]), prep))
+            out[i] = model_input(paths[i], prep)
         except ImageReadError as exc:
             row = f"{row_of[i]} of {source}" if source else row_of[i]
             return ImageReadError(exc.problem, file=exc.file, row=row)  # one shared fix

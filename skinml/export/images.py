@@ -1,7 +1,7 @@
 """Real images from the bundle's split manifest, preprocessed exactly as the predictor does.
 
 Export verification, OOD fitting and quantization calibration all read images
-through ``skinml.imaging.read.read_image`` and ``skinml.imaging.preprocess.preprocess``
+through ``skinml.imaging.preprocess.decode_for_model`` and ``skinml.imaging.preprocess.preprocess``
 (the predictor's own functions), so agreement measured here is agreement in the clinic.
 A metadata-fusion model also gets each row's patient metadata, encoded by the rules stored
 in the model (:mod:`skinml.modelfile.metadata_input`), as the predictor encodes a CSV row.
@@ -19,8 +19,7 @@ import numpy as np
 
 from skinml.errors import ImageReadError
 from skinml.export.errors import ExportError
-from skinml.imaging.preprocess import preprocess
-from skinml.imaging.read import read_image
+from skinml.imaging.preprocess import decode_for_model, preprocess
 from skinml.modelfile.metadata import Preprocessing
 from skinml.modelfile.metadata_input import METADATA_INPUT_NAME, MetadataEncoding
 
@@ -166,7 +165,7 @@ def iter_feeds(
 
     for i, (path, label) in enumerate(zip(images.paths, images.labels, strict=True)):
         try:
-            img = read_image(path)
+            img = decode_for_model(path, prep).image
         except ImageReadError as exc:
             failures.append(str(exc))
             continue

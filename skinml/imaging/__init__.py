@@ -2,10 +2,20 @@
 
 from skinml.imaging.read import (
     DEFAULT_MAX_PIXELS,
+    DecodedImage,
+    decode_image,
     read_image,
     read_images_report,
     save_clean,
     to_rgb,
 )
 
-__all__ = ["DEFAULT_MAX_PIXELS", "read_image", "read_images_report", "save_clean", "to_rgb"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "DecodedImage",
+    "decode_image",
+    "read_image",
+    "read_images_report",
+    "save_clean",
+    "to_rgb",
+]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from os import PathLike
 from pathlib import Path
 from stat import S_ISDIR
@@ -50,21 +51,50 @@ def to_rgb(img: Image.Image, background: tuple[int, int, int] = (255, 255, 255))
     return img.convert("RGB")
 
 
-def read_image(
+#: EXIF orientations that swap width and height (transpose / rotate 90° / 270°).
+_SWAPS_SIDES = {5, 6, 7, 8}
+#: ISO-BMFF brands of HEIC/HEIF photos (what iPhones and many Android phones save).
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+_HEIF_EXTRA = "pip install 'skinml[heif]'  (the pillow-heif package)"
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """An upright RGB image and what the file held before any reduced-scale decoding.
+
+    ``original_size`` is the upright (width, height) of the full image from the file's
+    header, so "too small" is judged on what the camera took, not on the decoded copy.
+    ``reduction`` is the JPEG DCT scale used (1 = every pixel decoded; 2, 4 or 8).
+    """
+
+    image: Image.Image
+    original_size: tuple[int, int]
+    reduction: int = 1
+
+
+def decode_image(
     path: str | PathLike[str],
     *,
+    min_decoded_side: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     min_side: int = 1,
-) -> Image.Image:
-    """Decode an image file to an upright RGB Pillow image.
+) -> DecodedImage:
+    """Decode an image file to upright RGB, at reduced scale when that loses nothing needed.
+
+    JPEG data can be decoded at 1/2, 1/4 or 1/8 scale inside libjpeg (the DCT does the
+    averaging), several times faster than decoding every pixel and then resampling.
+    With ``min_decoded_side`` the largest such reduction is used that keeps both sides
+    at least that long; every other format, and ``None``, decode every pixel (the
+    exact path). Model files record the value their training used
+    (``Preprocessing.decode_min_side``), so the clinic decodes as training did.
 
     Args:
         path: the image file.
-        max_pixels: refuse larger images (decompression-bomb guard).
-        min_side: refuse images whose shorter side is below this.
-
-    Returns:
-        A fully loaded RGB image with EXIF orientation applied.
+        min_decoded_side: the shorter side the decoded image must keep, or None for
+            a full decode.
+        max_pixels: refuse larger images, judged on the header before anything is
+            decoded (decompression-bomb guard; a reduced decode is refused just the same).
+        min_side: refuse images whose original shorter side is below this.
 
     Raises:
         ImageReadError: for a missing, empty, truncated, corrupt, oversize or
@@ -86,7 +116,7 @@ def read_image(
     # (Not with warnings.catch_warnings: it is not thread-safe, and the predictor
     # calls this from its decoding threads.)
     try:
-        with Image.open(path) as img:
+        with open_image(path) as img:
             width, height = img.size
             if width * height > max_pixels:
                 raise ImageReadError(
@@ -95,6 +125,11 @@ def read_image(
                     file=path,
                     fix="downscale the image, or raise max_pixels if it is genuine",
                 )
+            original = (height, width) if _orientation(img) in _SWAPS_SIDES else (width, height)
+            if min_decoded_side is not None and img.format == "JPEG":
+                # the shorter side stays >= min_decoded_side (Pillow picks the scale)
+                img.draft(img.mode, (min_decoded_side, min_decoded_side))
+            reduction = max(1, round(width / img.size[0]))
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
             rgb = to_rgb(img)
@@ -105,21 +140,88 @@ def read_image(
         raise ImageReadError("permission denied", file=path, fix="check file permissions") from exc
     except UnidentifiedImageError as exc:
         raise ImageReadError(
-            "not a recognised image format", file=path, expected="JPEG, PNG, BMP or TIFF", fix=fix
+            "not a recognised image format",
+            file=path,
+            expected="JPEG, PNG, BMP or TIFF (HEIC/HEIF with the heif extra)",
+            fix=fix,
         ) from exc
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageReadError(f"decompression bomb refused: {exc}", file=path, fix=fix) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         # Pillow reports truncated/corrupt data as OSError or SyntaxError.
         raise ImageReadError(f"corrupt or truncated image: {exc}", file=path, fix=fix) from exc
-    if min(rgb.size) < min_side:
+    if min(original) < min_side:
         raise ImageReadError(
-            f"image is only {rgb.size[0]}x{rgb.size[1]} pixels",
+            f"image is only {original[0]}x{original[1]} pixels",
             file=path,
             expected=f"a shorter side of at least {min_side} pixels",
             fix=fix,
         )
-    return rgb
+    return DecodedImage(image=rgb, original_size=original, reduction=reduction)
+
+
+def read_image(
+    path: str | PathLike[str],
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    min_side: int = 1,
+) -> Image.Image:
+    """Decode every pixel of an image file to an upright RGB Pillow image (the exact path).
+
+    For model input use :func:`skinml.imaging.preprocess.decode_for_model`, which
+    decodes as the model's file says; this is for copies that must keep every pixel
+    (ingest, embedded samples, report images).
+
+    Raises:
+        ImageReadError: as :func:`decode_image`.
+    """
+    return decode_image(path, max_pixels=max_pixels, min_side=min_side).image
+
+
+def _orientation(img: Image.Image) -> int:
+    try:
+        return int(img.getexif().get(0x0112, 1))
+    except (TypeError, ValueError):  # a malformed tag: exif_transpose ignores it too
+        return 1
+
+
+def open_image(path: str | PathLike[str]) -> Image.Image:
+    """``Image.open`` (lazy: header only), registering the HEIC/HEIF opener when a photo needs it.
+
+    Raises:
+        ImageReadError: for a HEIC/HEIF photo when the optional extra is missing.
+        UnidentifiedImageError, OSError: as ``Image.open``.
+    """
+    path = Path(path)
+    try:
+        return Image.open(path)
+    except UnidentifiedImageError:
+        if not _looks_like_heif(path):
+            raise
+    if not _register_heif():
+        raise ImageReadError(
+            "HEIC/HEIF photo, and the optional HEIF support is not installed",
+            file=path,
+            fix=f"install it: {_HEIF_EXTRA}; or convert the photo to JPEG on the phone",
+        )
+    return Image.open(path)
+
+
+def _looks_like_heif(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(12)
+    return head[4:8] == b"ftyp" and head[8:12] in _HEIF_BRANDS
+
+
+@lru_cache(maxsize=1)
+def _register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF through pillow-heif, once; False when it is not installed."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        return False
+    register_heif_opener()
+    return True
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from PIL import Image, UnidentifiedImageError
 
 from skinml.errors import ImageReadError
+from skinml.imaging.read import open_image
 from skinml.ingest.dicom import is_dicom, read_dicom_header
 from skinml.ingest.records import Item
 from skinml.integrity.checksums import file_digest, sha256_file
@@ -92,7 +93,7 @@ def _probe(item: Item) -> tuple[str, str, str | None, str | None]:
             return "DICOM", "?", None, None
         return "DICOM", "?", header.device, header.patient_id
     try:
-        with Image.open(item.path) as img:
+        with open_image(item.path) as img:
             exif = img.getexif()
             make = str(exif.get(0x010F, "")).strip("\x00 ")
             model = str(exif.get(0x0110, "")).strip("\x00 ")
@@ -100,5 +101,12 @@ def _probe(item: Item) -> tuple[str, str, str | None, str | None]:
                 make = ""  # "Canon" + "Canon EOS 80D" -> "Canon EOS 80D"
             device = " ".join(p for p in (make, model) if p) or None
             return str(img.format), str(img.mode), device, None
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        ImageReadError,
+        OSError,
+        SyntaxError,
+        ValueError,
+    ):
         return "?", "?", None, None

@@ -20,9 +20,10 @@ METADATA_KEY = "skinml"
 #: 1.1 added ``MetricWithCI.interval/numerator/denominator`` (Wilson intervals for
 #: proportions) and ``ModelMetadata.warnings``; 1.0 files still read (bootstrap
 #: intervals, no warnings). 1.2 added ``Calibration.tta_views``; older files still read
-#: (``tta_views`` None: not recorded).
-SCHEMA_VERSION = "1.2"
-SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2")
+#: (``tta_views`` None: not recorded). 1.3 added ``Preprocessing.decode_min_side``
+#: (reduced-scale JPEG decoding); older files decode every pixel, as they were trained.
+SCHEMA_VERSION = "1.3"
+SUPPORTED_SCHEMA_VERSIONS = ("1.0", "1.1", "1.2", "1.3")
 TASKS = ("image_classification", "tabular_risk")
 
 
@@ -33,6 +34,11 @@ class Preprocessing:
     ``resize``: ``"resize_shorter_center_crop"`` (resize the shorter side to
     ``input_size / crop_pct`` then centre-crop) or ``"resize"`` (squash to
     ``input_size`` without keeping the aspect ratio).
+
+    ``decode_min_side``: JPEGs are decoded at the largest DCT reduction (1/2, 1/4, 1/8)
+    that keeps both sides at least this long, then resized as above
+    (:func:`skinml.imaging.read.decode_image`); None decodes every pixel (files before
+    schema 1.3, and a training run that asked for it). Training used the same value.
     """
 
     input_size: tuple[int, int]  # (height, width)
@@ -44,6 +50,7 @@ class Preprocessing:
     colour_mode: str = "RGB"
     layout: str = "NCHW"
     scale: float = 1.0 / 255.0
+    decode_min_side: int | None = None
 
 
 @dataclass(frozen=True)
@@ -296,6 +303,14 @@ def _check_shapes(doc: dict[str, Any], source: str) -> None:
                     expected=what,
                     fix="re-export the model with skinml-export",
                 )
+        side = prep.get("decode_min_side")
+        if side is not None and (isinstance(side, bool) or not isinstance(side, int) or side < 1):
+            raise ModelFileError(
+                f"skinml metadata preprocessing.decode_min_side is {side!r}",
+                file=source,
+                expected="a positive whole number of pixels, or null (decode every pixel)",
+                fix="re-export the model with skinml-export",
+            )
 
 
 def _check_tta_views(calibration: Any, source: str) -> None:

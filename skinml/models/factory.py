@@ -223,14 +223,27 @@ def preprocessing_for(
     *,
     resize: str = "resize",
     crop_pct: float = 1.0,
+    decode: str = "fast",
 ) -> Preprocessing:
     """The preprocessing the model expects, from its timm ``pretrained_cfg``.
 
     Mean and std come from the backbone's pretrained configuration (so a
-    pretrained network sees the statistics it was trained with); size and the
-    resize policy come from our training config.
+    pretrained network sees the statistics it was trained with); size, the
+    resize policy and the decode policy come from our training config. ``decode``
+    ``"fast"`` decodes JPEGs at reduced DCT scale down to
+    :func:`~skinml.imaging.preprocess.fast_decode_min_side`; ``"exact"`` decodes
+    every pixel. Both are recorded in the model file.
     """
     import timm.data
+
+    from skinml.imaging.preprocess import fast_decode_min_side
+
+    if decode not in ("fast", "exact"):
+        raise ConfigError(
+            f"unknown decode policy {decode!r}",
+            expected="'fast' (reduced-scale JPEG decoding) or 'exact' (every pixel)",
+            fix="set data.decode=fast or data.decode=exact",
+        )
 
     cfg = timm.data.resolve_data_config({}, model=model)
     size = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
@@ -241,4 +254,5 @@ def preprocessing_for(
         resize=resize,
         crop_pct=float(crop_pct),
         interpolation=str(cfg.get("interpolation", "bilinear")),
+        decode_min_side=fast_decode_min_side(size) if decode == "fast" else None,
     )

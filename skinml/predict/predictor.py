@@ -32,9 +32,8 @@ import numpy as np
 from PIL import Image
 
 from skinml.errors import ImageReadError, ModelFileError, describe
-from skinml.imaging.preprocess import preprocess
+from skinml.imaging.preprocess import decode_for_model, preprocess
 from skinml.imaging.quality import quality_flags, quality_measures
-from skinml.imaging.read import read_image
 from skinml.modelfile import ModelMetadata, read_metadata, verify_sidecar
 from skinml.modelfile.metadata_input import (
     METADATA_INPUT_NAME,
@@ -278,11 +277,12 @@ class ImagePredictor:
             if out.error is not None:
                 return out
         try:
-            img = read_image(item.file)
+            decoded = decode_for_model(item.file, self.metadata.preprocessing)  # type: ignore[arg-type]
         except ImageReadError as exc:
             out.error = exc.problem
             return out
-        out.flags = quality_flags(quality_measures(img))
+        img = decoded.image
+        out.flags = quality_flags(quality_measures(img, original_size=decoded.original_size))
         out.array = preprocess(img, self.metadata.preprocessing)  # type: ignore[arg-type]
         if keep_image:
             out.image = img

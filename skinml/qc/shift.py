@@ -52,8 +52,8 @@ def collect_image_stats(
     """
     from tqdm.auto import tqdm
 
-    from skinml.imaging.quality import image_stats
-    from skinml.imaging.read import read_image
+    from skinml.imaging.quality import MEASURE_SIDE, image_stats
+    from skinml.imaging.read import decode_image
 
     root = Path(image_root)
     rows, bad = [], []
@@ -63,7 +63,8 @@ def collect_image_stats(
     ):
         path = root / str(rec.image)
         try:
-            st = image_stats(read_image(path)).as_dict()
+            decoded = decode_image(path, min_decoded_side=MEASURE_SIDE)  # the working copy
+            st = image_stats(decoded.image, original_size=decoded.original_size).as_dict()
         except (SkinmlInputError, OSError) as exc:
             bad.append(
                 {

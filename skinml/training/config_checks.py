@@ -40,6 +40,10 @@ def _image_size(v: Any) -> bool:
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "data.image_size": (_image_size, "a whole number of pixels >= 1 (or [height, width])"),
     "data.crop_pct": (_positive_number, "a number > 0 (1.0 = no crop)"),
+    "data.decode": (
+        lambda v: v in ("fast", "exact"),
+        "'fast' (JPEGs decoded at reduced DCT scale) or 'exact' (every pixel)",
+    ),
     "data.split.val_fraction": (_fraction, "a fraction in [0, 1)"),
     "data.split.test_fraction": (_fraction, "a fraction in [0, 1)"),
     "trainer.max_epochs": (_positive_int, "a whole number >= 1"),

@@ -158,7 +158,11 @@ def run(cfg: Any, run_dir: str | Path) -> RunOutcome:
             )
         model = instantiate(cfg.model)(num_classes=len(data.classes), **fusion)
         prep = preprocessing_for(
-            model, cfg.data.image_size, resize=cfg.data.resize, crop_pct=cfg.data.crop_pct
+            model,
+            cfg.data.image_size,
+            resize=cfg.data.resize,
+            crop_pct=cfg.data.crop_pct,
+            decode=str(cfg.data.get("decode", "fast")),
         )
         images = _decode_splits(
             data,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 
 import pytest
 
@@ -70,7 +71,30 @@ def test_tta_views_round_trip_as_a_tuple():
     meta = _meta(calibration=Calibration(temperature=1.7, tta_views=("identity", "hflip")))
     again = ModelMetadata.from_json(meta.to_json())
     assert again == meta and again.calibration.tta_views == ("identity", "hflip")
-    assert again.schema_version == "1.2"
+    assert again.schema_version == "1.3"
+
+
+def test_the_decode_policy_round_trips():
+    meta = _meta(preprocessing=replace(_meta().preprocessing, decode_min_side=256))
+    again = ModelMetadata.from_json(meta.to_json())
+    assert again.preprocessing.decode_min_side == 256
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1", "1.2"])
+def test_a_file_before_1_3_keeps_its_exact_decode(version):
+    """Files trained on every decoded pixel must not silently switch to reduced decoding."""
+    doc = json.loads(_meta().to_json())
+    doc["schema_version"] = version
+    del doc["preprocessing"]["decode_min_side"]  # files before 1.3 never had the field
+    assert ModelMetadata.from_json(json.dumps(doc)).preprocessing.decode_min_side is None
+
+
+@pytest.mark.parametrize("side", [0, -3, 2.5, "256", True])
+def test_a_malformed_decode_policy_is_refused(side):
+    doc = json.loads(_meta().to_json())
+    doc["preprocessing"]["decode_min_side"] = side
+    with pytest.raises(ModelFileError, match="decode_min_side"):
+        ModelMetadata.from_json(json.dumps(doc))
 
 
 @pytest.mark.parametrize("version", ["1.0", "1.1"])

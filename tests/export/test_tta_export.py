@@ -67,7 +67,7 @@ def _feeds(bundle, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
 def test_file_records_the_views_and_verified_against_torch_with_them(tta_export):
     _, result = tta_export
     meta = read_metadata(result.onnx_path)
-    assert meta.calibration.tta_views == TTA_VIEWS and meta.schema_version == "1.2"
+    assert meta.calibration.tta_views == TTA_VIEWS and meta.schema_version == "1.3"
     assert result.verification.passed and result.verification.n_images == 9
     card = result.card_path.read_text(encoding="utf-8")
     assert "test-time augmentation: flip views identity, hflip, vflip, hflip_vflip" in card

@@ -11,10 +11,15 @@ from PIL import Image
 
 
 def make_lesion_dataset(
-    root: Path, n_per_class: int = 30, size: tuple[int, int] = (48, 40), seed: int = 0
+    root: Path,
+    n_per_class: int = 30,
+    size: tuple[int, int] = (48, 40),
+    seed: int = 0,
+    fmt: str = "png",
 ) -> Path:
     """Write a two-class dermoscopy-like dataset: dark irregular blobs ('mel') vs light round
-    blobs ('nv') on skin-coloured noise, with patients, sites and ages. Returns the manifest."""
+    blobs ('nv') on skin-coloured noise, with patients, sites and ages. Returns the manifest.
+    ``fmt="jpg"`` with a large ``size`` gives photos that take the reduced-scale decode."""
     rng = np.random.default_rng(seed)
     (root / "images").mkdir(parents=True, exist_ok=True)
     w, h = size
@@ -30,7 +35,7 @@ def make_lesion_dataset(
             skin[inside] = np.array([tone, tone * 0.7, tone * 0.6]) + rng.normal(
                 0, 10, (inside.sum(), 3)
             )
-            name = f"images/{label}_{i:03d}.png"
+            name = f"images/{label}_{i:03d}.{fmt}"
             Image.fromarray(np.clip(skin, 0, 255).astype(np.uint8)).save(root / name)
             rows.append(
                 {

@@ -3,6 +3,8 @@
 A shrunk real run (with and without ``trainer.tta``) exports its model file; ``skinml-predict``
 with default options on the run's test images must give the probabilities the run recorded
 in ``predictions_test.csv`` (from which its metrics, temperature and thresholds came).
+The ``photos`` run trains on 640x520 JPEGs, which both training and the predictor decode at
+reduced DCT scale, as the model file records.
 """
 
 from __future__ import annotations
@@ -20,16 +22,21 @@ from skinml.predict.cli import main as predict_main
 TOLERANCE = 1e-4
 
 
-@pytest.fixture(scope="module", params=[True, False], ids=["tta", "no_tta"])
+@pytest.fixture(
+    scope="module",
+    params=[(True, False), (False, False), (True, True)],
+    ids=["tta", "no_tta", "tta_photos"],
+)
 def finished(request, tmp_path_factory, lesion_dataset_factory, shrunk_overrides):
     """(tta, RunOutcome) of a four-epoch run that exported ``model.onnx``."""
     from skinml.training.pipeline import run
 
     from .conftest import compose_train_config
 
-    tta = request.param
-    tmp = tmp_path_factory.mktemp("tta" if tta else "no_tta")
-    manifest = lesion_dataset_factory(tmp / "data", n_per_class=24)
+    tta, photos = request.param
+    tmp = tmp_path_factory.mktemp("photos" if photos else ("tta" if tta else "no_tta"))
+    photo_args = {"size": (640, 520), "fmt": "jpg"} if photos else {}
+    manifest = lesion_dataset_factory(tmp / "data", n_per_class=24, **photo_args)
     overrides = shrunk_overrides(
         manifest,
         tmp,
@@ -74,12 +81,26 @@ def test_predictor_default_reproduces_the_runs_test_predictions(finished, tmp_pa
     assert list(got["predicted_class"]) == list(recorded["predicted"])
 
 
+def test_the_model_file_records_the_decode_training_used(finished):
+    """Training decoded the run's JPEGs at reduced scale; the file says so for the predictor."""
+    from skinml.imaging.preprocess import fast_decode_min_side
+    from skinml.imaging.read import decode_image
+
+    _, outcome = finished
+    prep = read_metadata(outcome.onnx_path).preprocessing
+    assert prep.decode_min_side == fast_decode_min_side(prep.input_size)
+    recorded = pd.read_csv(outcome.run_dir / "predictions_test.csv")
+    first = outcome.run_dir / recorded["image"].iloc[0]
+    assert first.is_file()
+    if first.suffix == ".jpg":  # the photos run: 640x520 -> decoded at 1/2
+        assert decode_image(first, min_decoded_side=prep.decode_min_side).reduction == 2
+
+
 def test_single_views_would_not_reproduce_a_tta_run(finished):
     """Guards the test above: with TTA the views' average differs from the identity view."""
     import torch
 
-    from skinml.imaging.preprocess import preprocess
-    from skinml.imaging.read import read_image
+    from skinml.imaging.preprocess import decode_for_model, preprocess
     from skinml.training.bundle import ModelBundle
 
     tta, outcome = finished
@@ -87,9 +108,13 @@ def test_single_views_would_not_reproduce_a_tta_run(finished):
         pytest.skip("only a TTA run has something to tell apart")
     bundle = ModelBundle.load(outcome.run_dir)
     meta = bundle.metadata
+    prep = meta.preprocessing
     recorded = pd.read_csv(outcome.run_dir / "predictions_test.csv")
     x = np.stack(
-        [preprocess(read_image(outcome.run_dir / p), meta.preprocessing) for p in recorded["image"]]
+        [
+            preprocess(decode_for_model(outcome.run_dir / p, meta.preprocessing).image, prep)
+            for p in recorded["image"]
+        ]
     )
     with torch.no_grad():
         logits = bundle.build_model()(torch.from_numpy(x)).double()
@@ -100,7 +125,7 @@ def test_single_views_would_not_reproduce_a_tta_run(finished):
 def test_model_file_and_card_record_the_tta_views(finished):
     tta, outcome = finished
     meta = read_metadata(outcome.onnx_path)
-    assert meta.schema_version == "1.2"
+    assert meta.schema_version == "1.3"
     assert meta.calibration.tta_views == (TTA_VIEWS if tta else ())
     assert meta.calibration.applied_in_graph and meta.extra["verification"]["passed"]
     card = outcome.onnx_path.with_name("model.card.md").read_text(encoding="utf-8")
