@@ -13,7 +13,7 @@ from __future__ import annotations
 from os import PathLike
 from pathlib import Path
 
-from skinml.modelfile.metadata import MetricWithCI, ModelMetadata
+from skinml.modelfile.metadata import MetricWithCI, ModelMetadata, describe_decode
 from skinml.modelfile.tta import describe_tta
 
 
@@ -187,6 +187,7 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
             f"{pre.interpolation}",
             f"- scale {pre.scale:.6g}, mean {list(pre.mean)}, std {list(pre.std)}, layout "
             f"{pre.layout}",
+            f"- decoding: {describe_decode(pre)}",
             "",
         ]
     cal = m.calibration

@@ -14,7 +14,6 @@ from os import PathLike
 import numpy as np
 from PIL import Image
 
-from skinml.imaging.quality import MEASURE_SIDE
 from skinml.imaging.read import DecodedImage, decode_image
 from skinml.modelfile.metadata import Preprocessing
 
@@ -27,13 +26,14 @@ _RESAMPLE = {
 
 
 def fast_decode_min_side(input_size: tuple[int, int]) -> int:
-    """The decoded shorter side a model of this input size needs: max(256, 2 × input side).
+    """The decoded shorter side a model of this input size needs: twice its input side.
 
-    Twice the input side leaves the resize a real downscale (measured on the 113 CC0
-    photos: drafting straight to the input size changed a top-1 answer, twice did not),
-    and 256 px keeps the quality measures' working copy (:data:`MEASURE_SIDE`) covered.
+    Twice the input side leaves the resize a real downscale (drafting straight to the
+    input size changed a top-1 answer of a 28 px model on the 113 CC0 photos;
+    ``experiments/inference_benchmark/decode_path.py`` measures this choice). The
+    decode also keeps the longer side >= 256 px for the quality measures.
     """
-    return max(MEASURE_SIDE, 2 * max(input_size))
+    return 2 * max(input_size)
 
 
 def decode_for_model(path: str | PathLike[str], prep: Preprocessing) -> DecodedImage:

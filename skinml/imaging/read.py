@@ -19,6 +19,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from skinml.errors import ImageReadError
+from skinml.imaging.quality import MEASURE_SIDE
 
 #: Refuse images above this many pixels (a decompression bomb guard). 100 MP is
 #: far beyond any dermatoscope or phone camera, yet small enough to decode safely.
@@ -83,9 +84,10 @@ def decode_image(
 
     JPEG data can be decoded at 1/2, 1/4 or 1/8 scale inside libjpeg (the DCT does the
     averaging), several times faster than decoding every pixel and then resampling.
-    With ``min_decoded_side`` the largest such reduction is used that keeps both sides
-    at least that long; every other format, and ``None``, decode every pixel (the
-    exact path). Model files record the value their training used
+    With ``min_decoded_side`` the largest such reduction is used that keeps the shorter
+    side at least that long and the longer side at least :data:`MEASURE_SIDE` (the
+    quality measures' working copy); every other format, and ``None``, decode every
+    pixel (the exact path). Model files record the value their training used
     (``Preprocessing.decode_min_side``), so the clinic decodes as training did.
 
     Args:
@@ -127,8 +129,9 @@ def decode_image(
                 )
             original = (height, width) if _orientation(img) in _SWAPS_SIDES else (width, height)
             if min_decoded_side is not None and img.format == "JPEG":
-                # the shorter side stays >= min_decoded_side (Pillow picks the scale)
-                img.draft(img.mode, (min_decoded_side, min_decoded_side))
+                scale = draft_scale((width, height), min_decoded_side)
+                if scale > 1:  # Pillow picks exactly this scale for this requested size
+                    img.draft(img.mode, (width // scale, height // scale))
             reduction = max(1, round(width / img.size[0]))
             img.load()
             ImageOps.exif_transpose(img, in_place=True)  # no copy when already upright
@@ -158,6 +161,16 @@ def decode_image(
             fix=fix,
         )
     return DecodedImage(image=rgb, original_size=original, reduction=reduction)
+
+
+def draft_scale(size: tuple[int, int], min_decoded_side: int) -> int:
+    """The largest JPEG DCT reduction (8, 4, 2 or 1) that keeps the shorter side at least
+    ``min_decoded_side`` and the longer side at least :data:`MEASURE_SIDE` px."""
+    short, long = min(size), max(size)
+    for scale in (8, 4, 2):
+        if short // scale >= min_decoded_side and long // scale >= MEASURE_SIDE:
+            return scale
+    return 1
 
 
 def read_image(

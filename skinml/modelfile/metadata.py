@@ -36,7 +36,8 @@ class Preprocessing:
     ``input_size`` without keeping the aspect ratio).
 
     ``decode_min_side``: JPEGs are decoded at the largest DCT reduction (1/2, 1/4, 1/8)
-    that keeps both sides at least this long, then resized as above
+    that keeps the shorter side at least this long (and the longer side at least 256 px,
+    the quality measures' working copy), then resized as above
     (:func:`skinml.imaging.read.decode_image`); None decodes every pixel (files before
     schema 1.3, and a training run that asked for it). Training used the same value.
     """
@@ -51,6 +52,17 @@ class Preprocessing:
     layout: str = "NCHW"
     scale: float = 1.0 / 255.0
     decode_min_side: int | None = None
+
+
+def describe_decode(prep: Preprocessing) -> str:
+    """The decode policy in words, for the model card and ``skinml-predict --describe``."""
+    if prep.decode_min_side is None:
+        return "every pixel decoded (exact), as in training"
+    return (
+        f"JPEGs decoded at reduced DCT scale (1/2, 1/4 or 1/8) keeping the shorter side "
+        f">= {prep.decode_min_side} px and the longer >= 256 px, as in training; other "
+        "formats decoded exactly"
+    )
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,13 @@ and the model card say which. --tta changes nothing for such a file, is refused
 for a model calibrated without it, and for an older file whose run used it,
 averages the views' logits before the temperature, as training did.
 
+Photos are decoded as the model file says, which is how its training decoded
+them: JPEGs of several megapixels at reduced DCT scale (libjpeg's 1/2, 1/4 or
+1/8, shorter side kept >= 2 x input size, longer >= 256 px), other formats
+every pixel.
+Quality flags are measured on a working copy of at most 256 px; too_small on the
+original size. HEIC/HEIF phone photos need pip install 'skinml[heif]'.
+
 The model file is checked against MODEL.onnx.sha256 when that file is present,
 and refused if it carries no skinml metadata.
 """
@@ -195,8 +202,10 @@ def _describe(model: Path, metadata) -> int:
     meta_input = metadata.extra.get("metadata_input")
     if metadata.task != "image_classification":
         return 0
+    from skinml.modelfile.metadata import describe_decode
     from skinml.modelfile.tta import describe_tta
 
+    print(f"decoding: {describe_decode(metadata.preprocessing)}")
     print(f"test-time augmentation: {describe_tta(metadata)}")
     if meta_input is None:
         print("INPUT: an image, a folder of images, or a CSV with an 'image' column")

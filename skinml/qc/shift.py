@@ -52,7 +52,7 @@ def collect_image_stats(
     """
     from tqdm.auto import tqdm
 
-    from skinml.imaging.quality import MEASURE_SIDE, image_stats
+    from skinml.imaging.quality import image_stats
     from skinml.imaging.read import decode_image
 
     root = Path(image_root)
@@ -63,7 +63,7 @@ def collect_image_stats(
     ):
         path = root / str(rec.image)
         try:
-            decoded = decode_image(path, min_decoded_side=MEASURE_SIDE)  # the working copy
+            decoded = decode_image(path, min_decoded_side=1)  # covers the working copy
             st = image_stats(decoded.image, original_size=decoded.original_size).as_dict()
         except (SkinmlInputError, OSError) as exc:
             bad.append(

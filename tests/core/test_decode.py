@@ -18,7 +18,7 @@ from skinml.imaging.preprocess import (
     resize_for_model,
 )
 from skinml.imaging.quality import quality_flags, quality_measures
-from skinml.imaging.read import decode_image, read_image
+from skinml.imaging.read import decode_image, draft_scale, read_image
 from skinml.modelfile.metadata import Preprocessing
 
 PREP = Preprocessing(input_size=(64, 64), mean=(0.5,) * 3, std=(0.5,) * 3)
@@ -41,10 +41,27 @@ def _jpeg(path, img: Image.Image, **kwargs):
     return path
 
 
-def test_fast_decode_size_is_twice_the_input_and_at_least_the_quality_copy():
-    assert fast_decode_min_side((64, 64)) == 256
+def test_fast_decode_size_is_twice_the_input():
+    assert fast_decode_min_side((64, 64)) == 128
     assert fast_decode_min_side((224, 224)) == 448
     assert fast_decode_min_side((128, 160)) == 320
+
+
+@pytest.mark.parametrize(
+    ("size", "need", "scale"),
+    [
+        ((1600, 1200), 256, 4),  # 1/8 would leave 150 < 256
+        ((1600, 1200), 128, 4),  # 1/8: 200x150, but the longer side must keep 256
+        ((1022, 767), 128, 2),  # 1/4: 255x191, longer side < 256
+        ((4000, 3000), 128, 8),
+        ((3000, 2000), 256, 4),
+        ((200, 150), 64, 1),
+    ],
+)
+def test_the_draft_scale_covers_the_model_and_the_quality_copy(size, need, scale):
+    assert draft_scale(size, need) == scale
+    assert min(size) // scale >= need or scale == 1
+    assert max(size) // scale >= 256 or scale == 1
 
 
 def test_a_large_jpeg_is_decoded_at_the_smallest_scale_that_covers_the_need(tmp_path):
@@ -154,7 +171,7 @@ def test_too_small_is_judged_on_the_original_size_not_the_decoded_copy(tmp_path)
 
 def test_min_side_is_judged_on_the_original(tmp_path):
     path = _jpeg(tmp_path / "big.jpg", _scene())
-    assert decode_image(path, min_decoded_side=8, min_side=1000).reduction == 8
+    assert decode_image(path, min_decoded_side=8, min_side=1000).reduction == 4
     with pytest.raises(ImageReadError, match="only 1600x1200"):
         decode_image(path, min_decoded_side=8, min_side=1500)
 
