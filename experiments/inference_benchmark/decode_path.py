@@ -75,7 +75,7 @@ def auc_ci(y: np.ndarray, score: np.ndarray) -> dict:
     from sklearn.metrics import roc_auc_score
 
     ci = bootstrap_ci(roc_auc_score, y, score, n_bootstrap=1000, seed=0)
-    return {"auc": ci.estimate, "ci95": [ci.low, ci.high], "n": len(y), "n_pos": int(y.sum())}
+    return {"auc": ci.value, "ci95": [ci.ci_low, ci.ci_high], "n": len(y), "n_pos": int(y.sum())}
 
 
 def agreement(name, paths, malignant, exact, fast, classes, mal_idx) -> dict:
@@ -200,10 +200,19 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--memory-images", type=int, default=10_000)
     ap.add_argument("--thumbnails", type=int, default=None, help="cap the HAM10000 test images")
+    ap.add_argument(
+        "--decode-min-side",
+        type=int,
+        default=None,
+        help="the fast path's shorter side (default: what training records, 2 x input side)",
+    )
+    ap.add_argument("--agreement-only", action="store_true")
     args = ap.parse_args()
 
     exact = with_decode(ImagePredictor(args.model, threads=args.threads), None)
-    fast_value = fast_decode_min_side(exact.metadata.preprocessing.input_size)
+    fast_value = args.decode_min_side or fast_decode_min_side(
+        exact.metadata.preprocessing.input_size
+    )
     fast = with_decode(
         ImagePredictor(args.model, threads=args.threads, session=exact.session), fast_value
     )
@@ -211,12 +220,13 @@ def main() -> None:
     classes = list(meta.classes)
     mal_idx = [classes.index(c) for c in meta.malignant]
 
-    uda = args.data / "isic_archive_uda1"
+    data = args.data.resolve()  # the worklist CSVs name absolute paths
+    uda = data / "isic_archive_uda1"
     uda_meta = pd.read_csv(uda / "metadata.csv")
     uda_meta = uda_meta[uda_meta.included == 1]
     photos = [uda / "images" / f"{i}.jpg" for i in uda_meta.image_id]
     photo_malignant = (uda_meta.benign_malignant == "malignant").to_numpy()
-    ham = args.data / "ham10000_images_200x150"
+    ham = data / "ham10000_images_200x150"
     man = pd.read_csv(ham / "manifest.csv")
     test = man[man.dermamnist_split == "test"].sort_values("image_id")
     if args.thumbnails:
@@ -246,6 +256,9 @@ def main() -> None:
             "ham10000_test", thumbs, thumb_malignant, exact, fast, classes, mal_idx
         ),
     }
+    if args.agreement_only:
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
+        return
     print("step costs ...", flush=True)
     results["step_costs_one_thread_full_resolution"] = step_costs(
         photos, fast_value, meta.preprocessing

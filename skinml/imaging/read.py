@@ -165,10 +165,13 @@ def decode_image(
 
 def draft_scale(size: tuple[int, int], min_decoded_side: int) -> int:
     """The largest JPEG DCT reduction (8, 4, 2 or 1) that keeps the shorter side at least
-    ``min_decoded_side`` and the longer side at least :data:`MEASURE_SIDE` px."""
+    ``min_decoded_side`` and the longer side at least :data:`MEASURE_SIDE` px.
+
+    libjpeg's reduced image is ceil(side / scale) long: a 1022x767 photo at 1/4 is 256x192.
+    """
     short, long = min(size), max(size)
     for scale in (8, 4, 2):
-        if short // scale >= min_decoded_side and long // scale >= MEASURE_SIDE:
+        if -(-short // scale) >= min_decoded_side and -(-long // scale) >= MEASURE_SIDE:
             return scale
     return 1
 

@@ -15,11 +15,14 @@ from skinml.imaging.quality import (
 
 
 def _reference_stats(img: Image.Image) -> dict[str, float]:
-    """The statistics computed directly on float arrays (the definition)."""
+    """The statistics computed directly on float arrays (the definition): colour on the RGB
+    working copy, exposure and sharpness on the greyscale image reduced to the working size."""
     small = img.convert("RGB").copy()
     small.thumbnail((256, 256), Image.Resampling.BILINEAR)
+    grey_small = img.convert("RGB").convert("L")
+    grey_small.thumbnail((256, 256), Image.Resampling.BILINEAR)
     arr = np.asarray(small, dtype=np.float64)
-    grey = np.asarray(small.convert("L"), dtype=np.float64)
+    grey = np.asarray(grey_small, dtype=np.float64)
     hsv = np.asarray(small.convert("HSV"), dtype=np.float64)
     lap = (
         -4.0 * grey[1:-1, 1:-1]
