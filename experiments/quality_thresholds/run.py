@@ -94,7 +94,7 @@ def main() -> None:
                     rows.append({"set": name, "kind": kind, **measure_degraded(p, kind, Path(tmp))})
     frame = pd.DataFrame(rows).fillna({"quality_flags": ""})
 
-    train_m = frame[frame.set == "ham10000_train_sample"]
+    train_m = frame[(frame.set == "ham10000_train_sample") & (frame.kind == "original")]
     quantiles = {
         col: {f"q{q:g}": float(train_m[col].quantile(q / 100)) for q in (0.5, 1, 50, 99, 99.5)}
         for col in ("sharpness", "brightness", "clipped_fraction")
