@@ -2,9 +2,12 @@
 
 Answers arrive as one CSV per trainee (the trainee is the file name) or as one
 long CSV with a ``trainee`` column, optionally with ``confidence`` and
-``session`` (e.g. the date of the session). Every problem in every file is
-collected and reported at once; a case that a trainee did not answer stays in
-the matrix as *unanswered* (code -1) and is scored as wrong, never dropped.
+``session`` (e.g. the date of the session). A quiz export (``quiz.html``) is such
+a long CSV with the further columns of :data:`~skinml.teach.answer_columns.QUIZ_COLUMNS`:
+the set's fingerprint, years of training, seconds per case and, in AI-support
+mode, the unaided answer given before the AI was shown. Every problem in every
+file is collected and reported at once; a case that a trainee did not answer
+stays in the matrix as *unanswered* (code -1) and is scored as wrong, never dropped.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from skinml.errors import DataError, ManyErrors
+from skinml.teach import answer_columns as qc
 from skinml.teach.reference import Reference
 from skinml.teach.vocabulary import UNANSWERED, normalise_diagnoses
 from skinml.textfiles import not_utf8
@@ -36,16 +40,46 @@ class AnswerMatrix:
             or :data:`NO_ANSWER`.
         confidence: float array (n_sheets, n_cases) in [0, 1]; NaN where not given.
         synonyms: per file, the synonym mappings applied (``{"Melanoma": "mel"}``).
+        unaided: (n_sheets, n_cases) codes of the answer given before the AI was shown
+            (AI-support sheets; :data:`NO_ANSWER` elsewhere). ``codes`` holds the final answer.
+        unaided_confidence: like ``confidence``, for the unaided answer.
+        seconds / unaided_seconds / aided_seconds: time per case (NaN where not recorded).
+
+    ``sheets`` also has ``years_training`` (NaN when not given), ``ai_support`` (the
+    sheet was taken in the quiz's two-step AI mode) and ``set_fingerprint``.
     """
 
     sheets: pd.DataFrame
     codes: np.ndarray
     confidence: np.ndarray
     synonyms: dict[str, dict[str, str]] = field(default_factory=dict)
+    unaided: np.ndarray | None = None
+    unaided_confidence: np.ndarray | None = None
+    seconds: np.ndarray | None = None
+    unaided_seconds: np.ndarray | None = None
+    aided_seconds: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        shape = self.codes.shape
+        for name in ("unaided",):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(shape, NO_ANSWER, dtype=np.int16))
+        for name in ("unaided_confidence", "seconds", "unaided_seconds", "aided_seconds"):
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, np.full(shape, np.nan))
+        defaults = {"years_training": np.nan, "ai_support": False, "set_fingerprint": ""}
+        missing = {k: v for k, v in defaults.items() if k not in self.sheets.columns}
+        if missing:
+            object.__setattr__(self, "sheets", self.sheets.assign(**missing))
 
     @property
     def answered(self) -> np.ndarray:
         return self.codes != NO_ANSWER
+
+    @property
+    def ai_support(self) -> np.ndarray:
+        """(n_sheets,) bool: the sheet holds unaided and aided answers."""
+        return self.sheets["ai_support"].to_numpy(dtype=bool)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:
@@ -169,7 +203,101 @@ def _long_table(path: Path, reference: Reference) -> tuple[pd.DataFrame, list, d
             "row": rows,
         }
     )
-    return long, problems, applied
+    extra, extra_problems, extra_applied = _quiz_columns(frame, path, rows, reference, codes)
+    problems.extend(extra_problems)
+    applied.update(extra_applied)
+    return pd.concat([long, extra.set_axis(long.index)], axis=1), problems, applied
+
+
+def _quiz_columns(
+    frame: pd.DataFrame, path: Path, rows: np.ndarray, reference: Reference, final: pd.Series
+) -> tuple[pd.DataFrame, list, dict]:
+    """The quiz export's extra columns, checked (all optional; absent = not recorded)."""
+    problems: list[DataError] = []
+    applied: dict[str, str] = {}
+    class_index = {c: i for i, c in enumerate(reference.classes)}
+    blank = pd.Series([UNANSWERED] * len(frame), index=frame.index)
+    parsed = {}
+    for col in ("unaided_diagnosis", "aided_diagnosis"):
+        if col not in frame.columns:
+            parsed[col] = blank
+            continue
+        try:
+            parsed[col], found = normalise_diagnoses(
+                frame[col], reference.classes, file=path, column=col, row_numbers=rows
+            )
+            applied.update(found)
+        except ManyErrors as exc:
+            problems.extend(exc.errors)
+            parsed[col] = blank
+    unaided, aided = parsed["unaided_diagnosis"], parsed["aided_diagnosis"]
+    mode, mode_problems = qc.modes(frame, path, rows)
+    problems.extend(mode_problems)
+    unaided_given = (unaided != UNANSWERED).to_numpy()
+    differ = (aided != UNANSWERED) & (aided != final)
+    for i in np.flatnonzero(differ.to_numpy()):
+        problems.append(
+            DataError(
+                f"diagnosis {final.iloc[i]!r} and aided_diagnosis {aided.iloc[i]!r} differ",
+                file=path,
+                row=int(rows[i]),
+                column="aided_diagnosis",
+                expected="the scored diagnosis equal to the aided (final) answer",
+                fix="export the answers again from the quiz; do not edit one of the two",
+            )
+        )
+    for i in np.flatnonzero((mode == 0.0) & unaided_given):
+        problems.append(
+            DataError(
+                f"an unaided answer {unaided.iloc[i]!r} in a row whose quiz_mode is plain",
+                file=path,
+                row=int(rows[i]),
+                column="unaided_diagnosis",
+                expected="unaided answers only in ai_support rows",
+                fix="export the answers again from the quiz",
+            )
+        )
+    orphan = (mode == 1.0) & ~unaided_given & (final != UNANSWERED).to_numpy()
+    for i in np.flatnonzero(orphan):
+        problems.append(
+            DataError(
+                "an answer after AI support without the unaided answer before it",
+                file=path,
+                row=int(rows[i]),
+                column="unaided_diagnosis",
+                expected="the unaided answer (the quiz records it before showing the AI)",
+                fix="export the answers again from the quiz",
+            )
+        )
+    if "unaided_confidence" in frame.columns:
+        u_conf, conf_problems = _confidence(frame["unaided_confidence"], path, rows)
+        problems.extend(conf_problems)
+    else:
+        u_conf = np.full(len(frame), np.nan)
+    out = {
+        "quiz_mode": mode,
+        "unaided_given": unaided_given,
+        "unaided_code": unaided.map(class_index).fillna(NO_ANSWER).astype(np.int16).to_numpy(),
+        "unaided_confidence": u_conf,
+    }
+    for col in ("seconds", "unaided_seconds", "aided_seconds"):
+        out[col], col_problems = qc.numbers(
+            frame, col, path, rows, high=qc.MAX_SECONDS, expected="seconds from 0 to 86400"
+        )
+        problems.extend(col_problems)
+    out["years_training"], col_problems = qc.numbers(
+        frame,
+        "years_training",
+        path,
+        rows,
+        high=qc.MAX_YEARS_TRAINING,
+        expected=f"years of training from 0 to {qc.MAX_YEARS_TRAINING:.0f}, or blank",
+    )
+    problems.extend(col_problems)
+    problems.extend(qc.fingerprint_problems(frame, path, rows, reference.fingerprint))
+    fp = frame["set_fingerprint"].str.strip() if "set_fingerprint" in frame.columns else ""
+    out["set_fingerprint"] = fp if isinstance(fp, str) else fp.to_numpy()
+    return pd.DataFrame(out), problems, applied
 
 
 def read_answers(paths: Sequence[str | PathLike[str]], reference: Reference) -> AnswerMatrix:
@@ -200,36 +328,85 @@ def read_answers(paths: Sequence[str | PathLike[str]], reference: Reference) -> 
     valid = table["case_idx"] >= 0
     dup = table[valid].duplicated(["trainee", "session", "case_idx"], keep=False)
     dups = table[valid][dup]
-    for (trainee, session, case_idx), grp in dups.groupby(["trainee", "session", "case_idx"]):
-        where = "; ".join(f"{f} row {r}" for f, r in zip(grp["file"], grp["row"], strict=True))
+    for (trainee, session), sheet_dups in dups.groupby(["trainee", "session"], sort=False):
         sess = f" in session {session!r}" if session else ""
-        problems.append(
-            DataError(
-                f"trainee {trainee!r}{sess} answered case {reference.cases[case_idx]!r} "
-                f"{len(grp)} times ({where})",
-                file=grp["file"].iloc[0],
-                row=int(grp["row"].iloc[0]),
-                column="case",
-                fix="keep one answer per case and trainee (a session column marks repeats)",
+        files = sheet_dups["file"].unique()
+        by_case = list(sheet_dups.groupby("case_idx", sort=True))
+        if len(files) > 1:
+            case_idx, grp = by_case[0]
+            where = "; ".join(f"{f} row {r}" for f, r in zip(grp["file"], grp["row"], strict=True))
+            more = f", and {len(by_case) - 1} more cases" if len(by_case) > 1 else ""
+            problems.append(
+                DataError(
+                    f"trainee {trainee!r}{sess} answered case {reference.cases[case_idx]!r} "
+                    f"{len(grp)} times ({where}){more}: the trainee ID appears in "
+                    f"{len(files)} answer files, so two trainees share an ID or one file was "
+                    "given twice",
+                    file=grp["file"].iloc[1],
+                    row=int(grp["row"].iloc[1]),
+                    column="trainee",
+                    fix="give each trainee their own ID (rename one file or its trainee "
+                    "column), or pass each file once",
+                )
             )
-        )
+            continue
+        for case_idx, grp in by_case:
+            where = "; ".join(f"{f} row {r}" for f, r in zip(grp["file"], grp["row"], strict=True))
+            problems.append(
+                DataError(
+                    f"trainee {trainee!r}{sess} answered case {reference.cases[case_idx]!r} "
+                    f"{len(grp)} times ({where})",
+                    file=grp["file"].iloc[0],
+                    row=int(grp["row"].iloc[0]),
+                    column="case",
+                    fix="keep one answer per case and trainee (a session column marks repeats)",
+                )
+            )
+    problems.extend(qc.per_sheet_constant(table, "years_training", "years of training"))
+    problems.extend(
+        qc.per_sheet_constant(table, "quiz_mode", "quiz_mode", {1.0: qc.AI_SUPPORT, 0.0: qc.PLAIN})
+    )
     if problems:
         raise ManyErrors(
             "answer files cannot be scored",
             problems,
             fix="correct the rows listed above; nothing was scored",
         )
-    sheets = (
-        table[["trainee", "session", "file"]]
-        .drop_duplicates(["trainee", "session"])
-        .reset_index(drop=True)
+    keys = ["trainee", "session"]
+    table["ai_support"] = (table["quiz_mode"] == 1.0) | table["unaided_given"]
+    per_sheet = table.groupby(keys, sort=False).agg(
+        years_training=("years_training", "max"),
+        ai_support=("ai_support", "any"),
+        set_fingerprint=("set_fingerprint", "first"),
     )
-    sheet_id = pd.MultiIndex.from_frame(sheets[["trainee", "session"]])
-    rows = sheet_id.get_indexer(pd.MultiIndex.from_frame(table[["trainee", "session"]]))
-    n_cases = len(reference.cases)
-    codes = np.full((len(sheets), n_cases), NO_ANSWER, dtype=np.int16)
-    conf = np.full((len(sheets), n_cases), np.nan)
-    codes[rows, table["case_idx"].to_numpy()] = table["code"].to_numpy()
-    conf[rows, table["case_idx"].to_numpy()] = table["confidence"].to_numpy()
+    sheets = (
+        table[[*keys, "file"]].drop_duplicates(keys).join(per_sheet, on=keys).reset_index(drop=True)
+    )
+    sheet_id = pd.MultiIndex.from_frame(sheets[keys])
+    rows = sheet_id.get_indexer(pd.MultiIndex.from_frame(table[keys]))
+    cols = table["case_idx"].to_numpy()
+    shape = (len(sheets), len(reference.cases))
+
+    def dense(column: str, fill: float, dtype) -> np.ndarray:
+        out = np.full(shape, fill, dtype=dtype)
+        out[rows, cols] = table[column].to_numpy()
+        return out
+
+    codes = dense("code", NO_ANSWER, np.int16)
+    conf = dense("confidence", np.nan, float)
     conf[codes == NO_ANSWER] = np.nan
-    return AnswerMatrix(sheets=sheets, codes=codes, confidence=conf, synonyms=synonyms)
+    unaided = dense("unaided_code", NO_ANSWER, np.int16)
+    unaided[~sheets["ai_support"].to_numpy(dtype=bool)] = NO_ANSWER
+    u_conf = dense("unaided_confidence", np.nan, float)
+    u_conf[unaided == NO_ANSWER] = np.nan
+    return AnswerMatrix(
+        sheets=sheets,
+        codes=codes,
+        confidence=conf,
+        synonyms=synonyms,
+        unaided=unaided,
+        unaided_confidence=u_conf,
+        seconds=dense("seconds", np.nan, float),
+        unaided_seconds=dense("unaided_seconds", np.nan, float),
+        aided_seconds=dense("aided_seconds", np.nan, float),
+    )

@@ -16,8 +16,12 @@ Two sources:
   ``$SKINML_SHARED_DATA``), and the report falls back to the Rinner anchors
   when it is absent.
 
-Both are different tests from a local teaching set (other cases, other class
-lists), so the placement is a rough orientation, and the report says so.
+Both are different tests from a local teaching set (other cases), so a placement
+is a rough orientation at best, and only where the task is the same: the set
+must ask for the same classes as the published test (:func:`comparable_levels`).
+DermaChallenge used HAM10000's seven categories. TODIV has nine classes whose
+list is not published with the scores, so no set can be shown to match it, and
+the report says so instead of placing the trainee.
 """
 
 from __future__ import annotations
@@ -32,6 +36,10 @@ import pandas as pd
 
 from skinml.errors import DataError
 from skinml.teach.cohort import percentile_of
+
+#: DermaChallenge's seven categories (HAM10000's codes).
+DERMACHALLENGE_CLASSES = ("akiec", "bcc", "bkl", "df", "mel", "nv", "vasc")
+TODIV_N_CLASSES = 9
 
 RINNER_2020 = {
     "citation": (
@@ -144,3 +152,35 @@ def rinner_placement(accuracy: float) -> str:
         f"{accuracy:.0%} is {where} in DermaChallenge (single non-experts {ne:.1%}, "
         f"experts {ex:.1%}; Rinner 2020)."
     )
+
+
+@dataclass(frozen=True)
+class Comparability:
+    """Which published reference levels fit a teaching set, and the reason in words."""
+
+    dermachallenge: bool
+    todiv: bool
+    reason: str
+
+    @property
+    def any(self) -> bool:
+        return self.dermachallenge or self.todiv
+
+
+def comparable_levels(classes: tuple[str, ...] | list[str]) -> Comparability:
+    """Published levels whose test asked for the same classes as this set (pure function)."""
+    mine = sorted(set(classes))
+    same = mine == sorted(DERMACHALLENGE_CLASSES)
+    todiv = (
+        f"TODIV is a {TODIV_N_CLASSES}-class test whose class list is not published with its "
+        "scores, so it is not shown"
+    )
+    if same:
+        reason = f"this set asks for DermaChallenge's 7 categories; {todiv}."
+    else:
+        reason = (
+            f"DermaChallenge (Rinner 2020) is a 7-class test ({', '.join(DERMACHALLENGE_CLASSES)}) "
+            f"and this set asks for {len(mine)} classes ({', '.join(mine)}); {todiv}. "
+            "A score on another task would mislead, so no published level is shown."
+        )
+    return Comparability(dermachallenge=same, todiv=False, reason=reason)

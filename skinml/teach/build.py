@@ -12,8 +12,9 @@ Selection is deterministic for a seed and works in three steps:
    *easy*. Without AI answers every case is of unknown difficulty.
 
 The output folder holds ``cases/case_001.jpg``... (pixels only: no EXIF, GPS or
-file names), ``answer_sheet.csv`` and — for the instructor only —
-``reference.csv``, ``ai_answers.csv`` and ``teaching_set.json``.
+file names), ``answer_sheet.csv``, the browser quiz ``quiz.html`` (and, with an AI,
+``quiz_ai_support.html``; see :mod:`skinml.teach.quiz`) and — for the instructor
+only — ``reference.csv``, ``ai_answers.csv`` and ``teaching_set.json``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from skinml.teach.ai_answers import (
     match_predictions,
     read_predictions,
 )
+from skinml.teach.fingerprint import fingerprint_from_digests
 from skinml.teach.reference import SET_CARD
 from skinml.vocabulary import LabelSpace, lookup, malignant_codes
 
@@ -45,6 +47,8 @@ log = logging.getLogger(__name__)
 #: The AI's probability for the true diagnosis below which a case counts as hard.
 HARD_BELOW = 0.5
 ALLOCATIONS = ("balanced", "proportional")
+#: Which quizzes to write: ``auto`` = plain, and AI support too when the set has AI answers.
+QUIZ_CHOICES = ("auto", "plain", "ai_support", "both", "none")
 
 
 @dataclass(frozen=True)
@@ -62,6 +66,18 @@ class TeachingSet:
     @property
     def answer_sheet(self) -> Path:
         return self.folder / "answer_sheet.csv"
+
+    @property
+    def quiz(self) -> Path | None:
+        """The plain browser quiz (None when none was written)."""
+        p = self.folder / "quiz.html"
+        return p if p.is_file() else None
+
+    @property
+    def quiz_ai_support(self) -> Path | None:
+        """The two-step AI-support quiz (None when none was written)."""
+        p = self.folder / "quiz_ai_support.html"
+        return p if p.is_file() else None
 
     @property
     def ai_answers(self) -> Path | None:
@@ -174,6 +190,7 @@ def build_teaching_set(
     candidates_per_case: int = 5,
     overwrite: bool = False,
     progress: bool = True,
+    quiz: str = "auto",
 ) -> TeachingSet:
     """Select, anonymise and write a teaching set (see the module docstring).
 
@@ -194,6 +211,8 @@ def build_teaching_set(
             requested case it scores (bounds the model's work on big manifests).
         overwrite: replace an existing teaching set in ``out``.
         progress: show progress bars.
+        quiz: browser quizzes to write, one of :data:`QUIZ_CHOICES` (``ai_support``
+            needs AI answers; its heatmaps need ``model``).
 
     Raises:
         ConfigError: bad options (both a model and predictions, a hard
@@ -201,6 +220,14 @@ def build_teaching_set(
         DataError: too few lesions, a diagnosis the model does not know,
             or no readable image left for a diagnosis.
     """
+    if quiz not in QUIZ_CHOICES:
+        raise ConfigError(f"unknown quiz {quiz!r}", expected=f"one of {QUIZ_CHOICES}")
+    has_ai = model is not None or ai_predictions is not None
+    if quiz in ("ai_support", "both") and not has_ai:
+        raise ConfigError(
+            "an AI-support quiz needs the AI's answers",
+            fix="give --model (probabilities and heatmaps) or --ai-predictions, or --quiz plain",
+        )
     if model is not None and ai_predictions is not None:
         raise ConfigError(
             "give either a model or a predictions CSV, not both",
@@ -298,7 +325,7 @@ def build_teaching_set(
                 file=manifest.name,
                 fix="fix the unreadable images or lower -n",
             )
-    return _write(
+    ts = _write(
         out,
         manifest,
         pool,
@@ -319,6 +346,26 @@ def build_teaching_set(
             ai_predictions=None if ai_predictions is None else str(ai_predictions),
         ),
     )
+    _write_quizzes(ts, quiz, has_ai, model)
+    return ts
+
+
+def _write_quizzes(ts: TeachingSet, quiz: str, has_ai: bool, model) -> None:
+    from skinml.teach.quiz import QUIZ_FILES, write_quiz
+
+    modes = {
+        "auto": [False, True] if has_ai else [False],
+        "plain": [False],
+        "ai_support": [True],
+        "both": [False, True],
+        "none": [],
+    }[quiz]
+    for name in QUIZ_FILES.values():  # a quiz of an overwritten set must not survive it
+        (ts.folder / name).unlink(missing_ok=True)
+    for ai_support in modes:
+        write_quiz(ts.folder, ai_support=ai_support, model=model if ai_support else None)
+    if modes:
+        ts.card.update(json.loads((ts.folder / SET_CARD).read_text(encoding="utf-8")))
 
 
 def _read(path: Path):
@@ -416,9 +463,10 @@ def _write(
     labels = pd.DataFrame({"label": manifest.frame["label"].unique()})
     classes = sorted(set(_in_model_terms(labels, model_classes)["label"]) | set(model_classes))
     card = {
-        "what": "skinml teaching set: hand out cases/ and answer_sheet.csv only; "
-        "reference.csv and ai_answers.csv are the instructor's key",
+        "what": "skinml teaching set: hand out quiz.html (or cases/ and answer_sheet.csv) "
+        "only; reference.csv, ai_answers.csv and this file are the instructor's",
         "skinml_version": __version__,
+        "fingerprint": fingerprint_from_digests(digests),
         "manifest": manifest.name,
         "manifest_root": str(manifest.root),
         **options,

@@ -9,6 +9,9 @@ import pandas as pd
 
 from skinml.teach.answers import NO_ANSWER
 
+#: Fewer trainees than this and a percentile says more about who else came that day.
+MIN_TRAINEES_FOR_PERCENTILE = 5
+
 
 def percentile_of(values: np.ndarray, population: np.ndarray) -> np.ndarray:
     """Percentile rank of each value in ``population`` (ties count half), vectorised.

@@ -186,3 +186,30 @@ def progress_figure(progress: pd.DataFrame):
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
     return fig
+
+
+def ai_change_figure(per_sheet: pd.DataFrame):
+    """Accuracy on one's own vs with the AI, one line per session, coloured by experience."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4.2))
+    years = per_sheet["years_training"].to_numpy(float)
+    known = np.isfinite(years)
+    cmap = plt.get_cmap("viridis")
+    top = max(float(np.nanmax(years)) if known.any() else 1.0, 1.0)
+    for u, a, y in zip(
+        per_sheet["unaided_accuracy"], per_sheet["aided_accuracy"], years, strict=True
+    ):
+        colour = GREY if not np.isfinite(y) else cmap(min(y / top, 1.0) * 0.9)
+        ax.plot([0, 1], [u, a], "-o", color=colour, alpha=0.8, lw=1.4, ms=4)
+    ax.set_xticks([0, 1], ["on their own", "with the AI"])
+    ax.set_xlim(-0.25, 1.25)
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:.0%}")
+    ax.set_ylabel("correct diagnoses")
+    ax.grid(axis="y", alpha=0.3)
+    if known.any():
+        sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, top / 0.9))
+        fig.colorbar(sm, ax=ax, label="years of training")
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    return fig

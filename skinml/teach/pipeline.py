@@ -13,7 +13,8 @@ import numpy as np
 
 from skinml.teach.ai_answers import read_ai_answers
 from skinml.teach.answers import read_answers
-from skinml.teach.benchmarks import find_reader_scores, load_reader_scores
+from skinml.teach.benchmarks import comparable_levels, find_reader_scores, load_reader_scores
+from skinml.teach.cohort import MIN_TRAINEES_FOR_PERCENTILE
 from skinml.teach.reference import read_reference
 from skinml.teach.results import TeachingScores, score_teaching_set
 
@@ -31,6 +32,9 @@ class ScoringOutput:
     missed_csv: Path
     cohort_json: Path
     reports: dict[str, Path]
+    ai_effect_csv: Path | None = None
+    ai_effect_groups_csv: Path | None = None
+    ai_support_html: Path | None = None
 
 
 def safe_name(text: str) -> str:
@@ -71,7 +75,10 @@ def score_session(
 
     Outputs in ``out``: ``summary.csv`` (one row per trainee, latest session),
     ``sessions.csv`` (one row per trainee x session), ``per_diagnosis.csv``,
-    ``missed_malignancies.csv``, ``cohort.json`` and ``report_<trainee>.html``.
+    ``missed_malignancies.csv``, ``cohort.json`` and ``report_<trainee>.html``; when some
+    sheets were taken in the quiz's AI-support mode also ``ai_effect.csv`` (one row per such
+    sheet: unaided vs aided), ``ai_effect_by_experience.csv`` (the cohort, then each band of
+    years of training) and ``ai_support.html`` (the instructor's page).
     """
     if reports not in REPORT_CHOICES:
         raise ValueError(f"reports={reports!r}; expected one of {REPORT_CHOICES}")
@@ -108,10 +115,28 @@ def score_session(
             "kappa": float(res.ai_scores.kappa[0]),
             "cases_without_answer": list(res.ai.missing),
         },
+        "percentiles_shown": bool(len(res.latest) >= MIN_TRAINEES_FOR_PERCENTILE),
+        "reference_levels": comparable_levels(ref.classes).reason,
+        "ai_support": None,
         "n_bootstrap": n_bootstrap,
         "seed": seed,
         "note": note,
     }
+    effect_csv = groups_csv = ai_html = None
+    if res.ai_effect is not None:
+        from skinml.teach.ai_support import cohort_json, group_table, per_sheet_table
+        from skinml.teach.report_ai import cohort_ai_report
+
+        per_sheet = per_sheet_table(res.ai_effect, res.answers)
+        groups = group_table(res.ai_effect, res.answers, seed=seed)
+        effect_csv, groups_csv = out / "ai_effect.csv", out / "ai_effect_by_experience.csv"
+        per_sheet.to_csv(effect_csv, index=False)
+        groups.to_csv(groups_csv, index=False)
+        cohort["ai_support"] = cohort_json(groups)
+        if reports != "none":
+            ai_html = cohort_ai_report(res, groups, per_sheet, note=note).write(
+                out / "ai_support.html"
+            )
     (out / "cohort.json").write_text(json.dumps(cohort, indent=2), encoding="utf-8")
 
     written: dict[str, Path] = {}
@@ -149,6 +174,9 @@ def score_session(
         out / "missed_malignancies.csv",
         out / "cohort.json",
         written,
+        effect_csv,
+        groups_csv,
+        ai_html,
     )
 
 

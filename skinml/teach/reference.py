@@ -21,6 +21,7 @@ import pandas as pd
 
 from skinml.data.loaders.ham10000 import HAM10000_CLASSES
 from skinml.errors import DataError, ManyErrors
+from skinml.teach.fingerprint import fingerprint_of_folder
 from skinml.teach.vocabulary import HAM10000_MALIGNANT
 from skinml.textfiles import read_csv
 from skinml.vocabulary import LabelSpace, map_labels
@@ -43,6 +44,9 @@ class Reference:
         malignant_classes: the subset of ``classes`` that is malignant.
         frame: the reference table as read (extra columns kept).
         source: the file it came from.
+        fingerprint: the set's fingerprint (:mod:`skinml.teach.fingerprint`), from
+            ``teaching_set.json`` or ``SHA256SUMS`` beside the file; None when neither
+            is there (then quiz exports cannot be checked against the set).
     """
 
     cases: tuple[str, ...]
@@ -51,6 +55,7 @@ class Reference:
     malignant_classes: tuple[str, ...]
     frame: pd.DataFrame
     source: str
+    fingerprint: str | None = None
 
     @property
     def codes(self) -> np.ndarray:
@@ -142,8 +147,9 @@ def read_reference(path: str | PathLike[str], *, classes: list[str] | None = Non
     card = path.parent / SET_CARD
     card_malignant: set[str] = set()
     where = "the classes given"
+    doc = json.loads(card.read_text(encoding="utf-8")) if card.is_file() else {}
+    fingerprint = doc.get("fingerprint") or fingerprint_of_folder(path.parent)
     if classes is None and card.is_file():
-        doc = json.loads(card.read_text(encoding="utf-8"))
         classes = list(doc.get("classes", []))
         card_malignant = set(doc.get("malignant_classes", [])) & set(classes)
         where = f"the classes in {SET_CARD}"
@@ -175,4 +181,5 @@ def read_reference(path: str | PathLike[str], *, classes: list[str] | None = Non
         malignant_classes=tuple(sorted(malignant)),
         frame=frame,
         source=str(path),
+        fingerprint=fingerprint,
     )

@@ -19,8 +19,14 @@ import pandas as pd
 from skinml.reporting.html import HtmlReport, image_to_data_uri
 from skinml.teach import figures
 from skinml.teach.answers import NO_ANSWER
-from skinml.teach.benchmarks import RINNER_2020, ReaderScores, rinner_placement
-from skinml.teach.cohort import progress_table
+from skinml.teach.benchmarks import (
+    RINNER_2020,
+    ReaderScores,
+    comparable_levels,
+    rinner_placement,
+)
+from skinml.teach.cohort import MIN_TRAINEES_FOR_PERCENTILE, progress_table
+from skinml.teach.report_ai import ai_support_section
 from skinml.teach.results import TeachingScores
 from skinml.teach.scoring import wilson_interval
 from skinml.teach.vocabulary import display_name
@@ -135,12 +141,13 @@ def _verdict(res: TeachingScores, i: int, table: pd.DataFrame) -> tuple[list[str
             f"{abs(diff):.0f} points {word} it — {sig}."
         )
     cohort = len(res.latest)
-    if cohort > 1:
+    if np.isfinite(res.percentile[i]):
         lines.append(
             f"You scored better than {res.percentile[i]:.0f}% of the {cohort} trainees "
             "in this cohort."
         )
-    lines.append(rinner_placement(acc))
+    if comparable_levels(res.reference.classes).dermachallenge:
+        lines.append(rinner_placement(acc))
     msens = s.malignant_sensitivity[i]
     if (np.isfinite(msens) and msens < 0.7) or acc < 0.5:
         tone = "bad"
@@ -166,6 +173,8 @@ def trainee_report(
     session = str(res.answers.sheets["session"].iloc[sheet])
     images = Path(images_dir) if images_dir is not None else Path(ref.source).parent / "cases"
     sub = f"{len(ref.cases)} cases" + (f" · session {session}" if session else "")
+    if res.answers.ai_support[sheet]:
+        sub += " · with AI support: scores use your final answers"
     rep = HtmlReport(f"Dermoscopy teaching set — {trainee}", sub)
     rep.raw_html(_EXTRA_CSS)
     if note:
@@ -244,6 +253,7 @@ def trainee_report(
 
     if res.ai_scores is not None:
         _ai_section(rep, res, sheet, images)
+    ai_support_section(rep, res, sheet, images, _case_card)
     _cohort_section(rep, res, sheet)
     _reference_levels_section(rep, res, sheet, reader_scores)
     _progress_section(rep, res, trainee)
@@ -358,11 +368,19 @@ def _cohort_section(rep: HtmlReport, res: TeachingScores, i: int) -> None:
         return
     rep.heading("You and your cohort")
     ai = None if res.ai_scores is None else float(res.ai_scores.accuracy[0])
-    rep.figure(figures.cohort_histogram(res.scores.accuracy[latest], res.scores.accuracy[i], ai))
+    if len(latest) >= MIN_TRAINEES_FOR_PERCENTILE:
+        acc = res.scores.accuracy
+        rep.figure(figures.cohort_histogram(acc[latest], acc[i], ai))
     ag = res.agreement
-    rep.paragraph(
+    place = (
         f"Percentile in this cohort: {res.percentile[i]:.0f} (of {len(latest)} trainees). "
-        f"Agreement among the trainees: Krippendorff's α = {ag.krippendorff_alpha:.2f}"
+        if np.isfinite(res.percentile[i])
+        else f"No percentile: with {len(latest)} trainees it would say more about who else "
+        f"took the set than about you (shown from {MIN_TRAINEES_FOR_PERCENTILE} trainees on). "
+    )
+    rep.paragraph(
+        place
+        + f"Agreement among the trainees: Krippendorff's α = {ag.krippendorff_alpha:.2f}"
         + (
             f", Fleiss' κ = {ag.fleiss_kappa:.2f} on the {ag.n_complete_cases} cases everyone "
             "answered"
@@ -378,13 +396,17 @@ def _reference_levels_section(
 ) -> None:
     acc = float(res.scores.accuracy[i])
     rep.heading("Against published reference levels")
+    fit = comparable_levels(res.reference.classes)
+    if not fit.any:
+        rep.paragraph("Not shown: " + fit.reason)
+        return
     anchors = {
         "DermaChallenge single non-expert (mean)": RINNER_2020["single_non_expert_accuracy"],
         "DermaChallenge single expert (mean)": RINNER_2020["single_expert_accuracy"],
     }
     groups = (
         {}
-        if reader_scores is None
+        if reader_scores is None or not fit.todiv
         else {f"TODIV {g} (n={len(v)})": v for g, v in reader_scores.scores.items()}
     )
     rep.figure(
@@ -392,7 +414,7 @@ def _reference_levels_section(
         caption="Other tests, other cases: use this as a rough orientation, not a grade.",
     )
     lines = [rinner_placement(acc)]
-    if reader_scores is not None:
+    if reader_scores is not None and fit.todiv:
         placed = reader_scores.place(acc)
         lines.append(
             "In the TODIV reader study your score would sit at the "
@@ -400,16 +422,10 @@ def _reference_levels_section(
             + "."
         )
     rep.verdict(lines)
-    cites = [RINNER_2020["citation"]]
-    if reader_scores is not None:
-        cites.append(reader_scores.citation)
-    else:
-        cites.append(
-            "TODIV clinician score distributions were not available (pass "
-            "--reader-scores to the dermfm_zero_todiv_reader_scores folder)."
-        )
-    for c in cites:
-        rep.paragraph(c, css_class="small")
+    rep.paragraph("Why these: " + fit.reason, css_class="note")
+    rep.paragraph(RINNER_2020["citation"], css_class="small")
+    if reader_scores is not None and fit.todiv:
+        rep.paragraph(reader_scores.citation, css_class="small")
 
 
 def _progress_section(rep: HtmlReport, res: TeachingScores, trainee: str) -> None:

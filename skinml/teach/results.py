@@ -14,8 +14,11 @@ import numpy as np
 import pandas as pd
 
 from skinml.teach.ai_answers import AiAnswers
+from skinml.teach.ai_effect import AiEffect
+from skinml.teach.ai_support import compute_ai_effect, per_sheet_table
 from skinml.teach.answers import NO_ANSWER, AnswerMatrix
 from skinml.teach.cohort import (
+    MIN_TRAINEES_FOR_PERCENTILE,
     CohortAgreement,
     cohort_agreement,
     latest_sessions,
@@ -38,8 +41,10 @@ class TeachingScores:
         ai_kappa / ai_kappa_low / ai_kappa_high: each sheet's κ with the AI.
         vs_ai: McNemar counts and p-value per sheet, trainee vs AI.
         latest: row index of each trainee's latest sheet (the cohort).
-        percentile: each sheet's accuracy percentile among the cohort's latest sheets.
+        percentile: each sheet's accuracy percentile among the cohort's latest sheets
+            (NaN for a cohort under :data:`MIN_TRAINEES_FOR_PERCENTILE` trainees).
         agreement: agreement among the cohort's latest sheets.
+        ai_effect: unaided vs aided answers of the AI-support sheets (None when none).
         n_bootstrap / seed: how the κ intervals were computed.
     """
 
@@ -57,6 +62,7 @@ class TeachingScores:
     agreement: CohortAgreement
     n_bootstrap: int
     seed: int
+    ai_effect: AiEffect | None = None
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -118,7 +124,36 @@ class TeachingScores:
             frame["n_right_where_ai_wrong"] = self.vs_ai["only_trainee"]
             frame["n_wrong_where_ai_right"] = self.vs_ai["only_other"]
             frame["mcnemar_p_vs_ai"] = self.vs_ai["p_value"]
+        frame["years_training"] = sheets["years_training"].to_numpy(dtype=float)
+        frame["ai_support"] = self.answers.ai_support
+        if self.ai_effect is not None:
+            frame = self._with_ai_effect(frame)
         return frame
+
+    def _with_ai_effect(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """The headline AI-support columns on the AI-support sheets' rows (blank elsewhere)."""
+        table = per_sheet_table(self.ai_effect, self.answers)
+        keep = [
+            "unaided_accuracy",
+            "aided_accuracy",
+            "accuracy_change_ci_low",
+            "accuracy_change_ci_high",
+            "accuracy_mcnemar_p",
+            "unaided_malignant_sensitivity",
+            "aided_malignant_sensitivity",
+            "unaided_kappa",
+            "aided_kappa",
+            "n_changed_to_correct",
+            "n_changed_to_incorrect",
+            "n_followed_wrong_ai",
+            "n_overrode_right_ai",
+            "median_seconds_unaided",
+            "median_seconds_aided",
+        ]
+        keep = [c for c in keep if c in table.columns]
+        extra = pd.DataFrame(np.nan, index=frame.index, columns=keep)
+        extra.iloc[self.ai_effect.sheets] = table[keep].to_numpy(dtype=float)
+        return pd.concat([frame, extra], axis=1)
 
     def per_diagnosis(self, sheet: int | None = None) -> pd.DataFrame:
         """Per-diagnosis rows, with the AI and the cohort median beside each.
@@ -268,8 +303,12 @@ def score_teaching_set(
         )
         vs_ai = mcnemar_vs(scores.correct, ai_scores.correct[0])
     latest = latest_sessions(answers.sheets)
-    percentile = percentile_of(scores.accuracy, scores.accuracy[latest])
+    if len(latest) >= MIN_TRAINEES_FOR_PERCENTILE:
+        percentile = percentile_of(scores.accuracy, scores.accuracy[latest])
+    else:
+        percentile = np.full(len(scores.accuracy), np.nan)
     agreement = cohort_agreement(answers.codes[latest])
+    effect = compute_ai_effect(reference, answers, ai, n_bootstrap=n_bootstrap, seed=seed)
     return TeachingScores(
         reference=reference,
         answers=answers,
@@ -285,4 +324,5 @@ def score_teaching_set(
         agreement=agreement,
         n_bootstrap=n_bootstrap,
         seed=seed,
+        ai_effect=effect,
     )

@@ -89,27 +89,70 @@ def kappa_with_ci(
         is undefined (one category only) is skipped; when more than half are,
         the interval is NaN, as in ``skinml.stats.bootstrap_ci``.
     """
-    n_cat = n_classes + 1
-    a = np.where(codes == NO_ANSWER, n_classes, codes).astype(np.int32)
-    b = np.where(other == NO_ANSWER, n_classes, other).astype(np.int32)
+    a, b, n_cat = _as_categories(codes, other, n_classes)
     kappa = _kappa_from(a, b, n_cat)
     lo = np.full(len(a), np.nan)
     hi = np.full(len(a), np.nan)
     if n_bootstrap <= 0 or a.shape[1] == 0:
         return kappa, lo, hi
+    weights = case_weights(a.shape[1], n_bootstrap, seed)
+    alpha = (1.0 - level) / 2.0
+    for sl, boot in _kappa_boot_chunks(a, b, n_cat, weights, chunk):
+        valid = np.isfinite(boot)
+        enough = valid.sum(axis=1) >= n_bootstrap / 2
+        rows = np.arange(len(a))[sl]
+        full = valid.all(axis=1)  # the common case: plain (fast, vectorised) quantiles
+        if full.any():
+            q = np.quantile(boot[full], [alpha, 1.0 - alpha], axis=1)
+            lo[rows[full]], hi[rows[full]] = q[0], q[1]
+        partial = enough & ~full
+        if partial.any():
+            q = np.nanquantile(boot[partial], [alpha, 1.0 - alpha], axis=1)
+            lo[rows[partial]], hi[rows[partial]] = q[0], q[1]
+    return kappa, lo, hi
+
+
+def case_weights(n_cases: int, n_bootstrap: int, seed: int) -> np.ndarray:
+    """(n_bootstrap, n_cases) resamples of cases as weights (how often each case was drawn).
+
+    A resample as a weight vector turns every count it needs into one matrix product
+    with the one-hot answers (BLAS, no copies); sharing the weights between two
+    measurements on the same cases makes their bootstrap paired.
+    """
     rng = np.random.default_rng(seed)
-    n = a.shape[1]
-    idx = rng.integers(0, n, size=(n_bootstrap, n))
-    # A resample is a vector of case weights (how often each case was drawn), so every
-    # count a resample needs is one matrix product with the one-hot answers (BLAS, no copies).
-    weights = (
-        np.bincount(
-            (idx + (np.arange(n_bootstrap) * n)[:, None]).ravel(), minlength=n_bootstrap * n
-        )
-        .reshape(n_bootstrap, n)
+    idx = rng.integers(0, n_cases, size=(n_bootstrap, n_cases))
+    flat = (idx + (np.arange(n_bootstrap) * n_cases)[:, None]).ravel()
+    return (
+        np.bincount(flat, minlength=n_bootstrap * n_cases)
+        .reshape(n_bootstrap, n_cases)
         .astype(float)
     )
-    alpha = (1.0 - level) / 2.0
+
+
+def kappa_resamples(
+    codes: np.ndarray, other: np.ndarray, n_classes: int, weights: np.ndarray, chunk: int = 128
+) -> np.ndarray:
+    """κ of every sheet with ``other`` under each case resample: (n_sheets, n_bootstrap).
+
+    NaN where κ is undefined in a resample (one category only).
+    """
+    a, b, n_cat = _as_categories(codes, other, n_classes)
+    out = np.full((len(a), len(weights)), np.nan)
+    for sl, boot in _kappa_boot_chunks(a, b, n_cat, weights, chunk):
+        out[sl] = boot
+    return out
+
+
+def _as_categories(codes, other, n_classes: int) -> tuple[np.ndarray, np.ndarray, int]:
+    """Codes with unanswered (-1) as its own last category, for κ."""
+    a = np.where(codes == NO_ANSWER, n_classes, codes).astype(np.int32)
+    b = np.where(other == NO_ANSWER, n_classes, other).astype(np.int32)
+    return np.atleast_2d(a), b, n_classes + 1
+
+
+def _kappa_boot_chunks(a: np.ndarray, b: np.ndarray, n_cat: int, weights: np.ndarray, chunk: int):
+    """Yield (slice of sheets, κ per sheet and resample) block by block (bounds memory)."""
+    n_bootstrap, n = weights.shape
     cats = np.arange(n_cat)
     cb_shared = weights @ (b[:, None] == cats).astype(float) if b.ndim == 1 else None
     for start in range(0, len(a), chunk):
@@ -130,19 +173,7 @@ def kappa_with_ci(
         po = (weights @ agree) / n
         pe = pe / float(n * n)
         with np.errstate(divide="ignore", invalid="ignore"):
-            boot = np.where(pe < 1.0 - 1e-12, (po - pe) / (1.0 - pe), np.nan).T  # (m, B)
-        valid = np.isfinite(boot)
-        enough = valid.sum(axis=1) >= n_bootstrap / 2
-        rows = np.arange(len(a))[sl]
-        full = valid.all(axis=1)  # the common case: plain (fast, vectorised) quantiles
-        if full.any():
-            q = np.quantile(boot[full], [alpha, 1.0 - alpha], axis=1)
-            lo[rows[full]], hi[rows[full]] = q[0], q[1]
-        partial = enough & ~full
-        if partial.any():
-            q = np.nanquantile(boot[partial], [alpha, 1.0 - alpha], axis=1)
-            lo[rows[partial]], hi[rows[partial]] = q[0], q[1]
-    return kappa, lo, hi
+            yield sl, np.where(pe < 1.0 - 1e-12, (po - pe) / (1.0 - pe), np.nan).T  # (m, B)
 
 
 @dataclass(frozen=True)

@@ -181,7 +181,12 @@ def test_model_path_runs_predictor_and_uses_model_malignant(
     monkeypatch.setattr(skinml.predict, "run_predictions", fake_run)
     monkeypatch.setattr(skinml.modelfile, "read_metadata", lambda path: Meta())
     ts = build_teaching_set(
-        tiny_manifest, tmp_path / "set", 7, model=tmp_path / "m.onnx", progress=False
+        tiny_manifest,
+        tmp_path / "set",
+        7,
+        model=tmp_path / "m.onnx",
+        progress=False,
+        quiz="plain",  # the AI-support quiz runs the (here fake) model for heatmaps
     )
     assert len(calls["inputs"]) == 35  # one image per lesion (the duplicate photo is skipped)
     assert set(ts.reference.loc[ts.reference["malignant"], "diagnosis"]) <= {"mel"}

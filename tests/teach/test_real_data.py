@@ -73,10 +73,8 @@ def test_simulated_error_patterns_are_recovered(ham_set, tmp_path: Path) -> None
     # the AI (simulated, 75%) is scored on the same 40 cases and compared pairwise
     assert summary["ai_accuracy"].nunique() == 1
     assert 0.4 < summary["ai_accuracy"].iloc[0] < 1.0
-    assert (
-        summary.loc["simulated_90pct", "cohort_percentile"]
-        > summary.loc["simulated_50pct_gaps", "cohort_percentile"]
-    )
+    # three trainees: too few for a percentile (shown from five on)
+    assert summary["cohort_percentile"].isna().all()
     assert summary["mcnemar_p_vs_ai"].between(0, 1).all()
 
 
