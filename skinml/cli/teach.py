@@ -13,17 +13,22 @@ from pathlib import Path
 
 EPILOG = """\
 examples:
-  # 40 cases from the test split, balanced over diagnoses, 30% hard (needs AI answers)
-  skinml-teach build manifest.csv -n 40 --split test --out set1 --ai-predictions predictions.csv
-  skinml-teach build manifest.csv -n 40 --out set1 --model model.onnx --seed 1
+  # 40 cases from the test split, balanced over diagnoses, 30% hard; quiz.html for trainees and,
+  # with an AI, quiz_ai_support.html (own answer, then the AI's probabilities and heatmap)
+  skinml-teach build manifest.csv -n 40 --split test --out set1 --model model.onnx
+  skinml-teach build manifest.csv -n 40 --out set1 --ai-predictions predictions.csv --seed 1
 
-  # after the session: one CSV per trainee (file name = trainee) or one long CSV
-  skinml-teach score --reference set1/reference.csv --answers alice.csv bob.csv --out reports1
-  skinml-teach score --reference set1/reference.csv --answers all_answers.csv \\
-      --ai set1/ai_answers.csv --images set1/cases --out reports1 \\
+  # trainees open set1/quiz.html (or quiz_ai_support.html) in any browser, offline, and export
+  # answers_<trainee>_<date>.csv; score those files as they are
+  skinml-teach score --reference set1/reference.csv --answers answers_*.csv --out reports1
+  skinml-teach score --reference set1/reference.csv --answers alice.csv bob.csv --out reports1 \\
       --reader-scores ../shared/data/dermfm_zero_todiv_reader_scores
 
-hand out only cases/ and answer_sheet.csv; reference.csv and ai_answers.csv are the key.
+  # (re)write a quiz for an existing set
+  skinml-teach quiz set1 --ai-support --model model.onnx
+
+hand out only the quiz (or cases/ and answer_sheet.csv); reference.csv, ai_answers.csv and
+teaching_set.json are the instructor's.
 """
 
 BUILD_EPILOG = """\
@@ -37,10 +42,28 @@ the manifest is a skinml image manifest CSV (columns image, label, lesion_id, ..
 its label column. Hard cases are those where the AI gave the true diagnosis a probability below
 0.5; without --model or --ai-predictions every case has unknown difficulty.
 
-outputs (in --out): cases/case_001.jpg... (pixels only, no metadata), answer_sheet.csv
-(case, diagnosis, confidence: empty), reference.csv (case, diagnosis, malignant,
-source_image, lesion_id, difficulty), ai_answers.csv (when an AI is given),
-teaching_set.json (options, classes, counts) and SHA256SUMS.
+quiz (--quiz): quiz.html is one self-contained page (images embedded, no network) where a
+trainee enters an ID and optionally years of training, answers each case (diagnosis from the
+set's classes, confidence), sees progress, can close the browser and continue later, and
+exports a CSV that `skinml-teach score` reads as it is. quiz_ai_support.html runs each case in
+two steps: the own answer is locked, then the AI's calibrated probabilities and (with --model)
+its CAM heatmap are shown and a final answer is given; both answers and the seconds spent are
+exported. Only the case images, the class list and the set's fingerprint (plus, in AI mode,
+the AI's outputs) go into a quiz; never the key or source image names.
+
+outputs (in --out): cases/case_001.jpg... (pixels only, no metadata), quiz.html,
+quiz_ai_support.html (with an AI), answer_sheet.csv (case, diagnosis, confidence: empty),
+reference.csv (case, diagnosis, malignant, source_image, lesion_id, difficulty), ai_answers.csv
+(when an AI is given), teaching_set.json (options, classes, counts, fingerprint) and SHA256SUMS.
+"""
+
+QUIZ_EPILOG = """\
+examples:
+  skinml-teach quiz set1                                 # plain quiz: set1/quiz.html
+  skinml-teach quiz set1 --ai-support --model model.onnx # set1/quiz_ai_support.html
+
+the AI-support quiz shows the AI's probabilities from set1/ai_answers.csv and, with --model (the
+exported .onnx file), a CAM heatmap of each case drawn by the torch-free predictor.
 """
 
 SCORE_EPILOG = """\
@@ -48,15 +71,27 @@ examples:
   skinml-teach score --reference set1/reference.csv --answers alice.csv bob.csv --out reports
   skinml-teach score --reference set1/reference.csv --answers cohort.csv --reports all --out r
 
-answer files: columns case, diagnosis, and optionally confidence (0-1 or 0-100), trainee
-(for one long file) and session (e.g. a date, for progress across sessions). Diagnoses may be
+answer files: a quiz export as it is, or columns case, diagnosis, and optionally confidence
+(0-1 or 0-100), trainee (for one long file) and session (a date in any common format, ordered as
+a date, for progress across sessions). A quiz export also carries set_fingerprint (answers from
+another set are refused), years_training, seconds per case and, from the AI-support quiz,
+unaided_diagnosis (before the AI) beside the final diagnosis. Diagnoses may be
 codes (mel, nv, ...) or synonyms ("melanoma", "naevus", "basal cell carcinoma", ...; any case)
 from skinml's one diagnosis table (`skinml-data vocabulary` prints it); a blank diagnosis or a
 missing row is an unanswered case and counts as wrong.
 
+what the AI changed (AI-support quiz exports): per trainee and for the cohort, accuracy,
+malignant sensitivity and kappa on one's own vs with the AI (change with a paired bootstrap 95%
+CI; exact McNemar test per trainee), answers changed toward correct and toward incorrect,
+over-reliance (switched to a wrong AI) and under-reliance (kept one's own answer against a right
+AI), accuracy on the cases the AI got right and wrong, and all of it by years of training.
+
 outputs (in --out): summary.csv (one row per trainee, latest session), sessions.csv (one row per
-trainee and session), per_diagnosis.csv, missed_malignancies.csv, cohort.json and
-report_<trainee>.html (self-contained: open it in any browser).
+trainee and session), per_diagnosis.csv, missed_malignancies.csv, cohort.json,
+report_<trainee>.html (self-contained: open it in any browser) and, with AI-support exports,
+ai_effect.csv, ai_effect_by_experience.csv and ai_support.html (the instructor's page).
+Cohort percentiles are shown from 5 trainees on; published reference levels (DermaChallenge,
+TODIV) only for a set with the same classes as their test.
 """
 
 
@@ -104,6 +139,33 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("--split", default=None, help="use only manifest rows of this split")
     b.add_argument("--overwrite", action="store_true", help="replace an existing set in --out")
+    b.add_argument(
+        "--quiz",
+        choices=("auto", "plain", "ai-support", "both", "none"),
+        default="auto",
+        help="browser quizzes to write: auto (default) = quiz.html, plus quiz_ai_support.html "
+        "when an AI is given; ai-support needs --model (heatmaps) or --ai-predictions",
+    )
+
+    q = sub.add_parser(
+        "quiz",
+        help="(re)write the browser quiz of a teaching set",
+        description="Write quiz.html (or quiz_ai_support.html) for a built teaching set: one "
+        "offline page trainees answer in and export from.",
+        epilog=QUIZ_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    q.add_argument("set", type=Path, help="the teaching-set folder written by build")
+    q.add_argument(
+        "--ai-support",
+        action="store_true",
+        help="two steps per case: own answer, then the AI's probabilities (and heatmap) and a "
+        "final answer",
+    )
+    q.add_argument(
+        "--model", type=Path, default=None, help="exported .onnx model, for heatmaps (AI mode)"
+    )
+    q.add_argument("--title", default=None, help="page title (default: the case count)")
 
     s = sub.add_parser(
         "score",
@@ -172,6 +234,7 @@ def _build(args: argparse.Namespace) -> int:
         allocation=args.allocation,
         split=args.split,
         overwrite=args.overwrite,
+        quiz=args.quiz.replace("-", "_"),
     )
     card = ts.card
     print(f"teaching set with {card['n_cases']} cases written to {ts.folder}")
@@ -182,7 +245,11 @@ def _build(args: argparse.Namespace) -> int:
             f"  {card['excluded_candidates']['n']} candidates were not eligible "
             f"(see {ts.folder / 'teaching_set.json'})"
         )
-    print(f"  hand out: {ts.folder / 'cases'} and {ts.answer_sheet}")
+    quizzes = [p for p in (ts.quiz, ts.quiz_ai_support) if p is not None]
+    if quizzes:
+        print(f"  hand out: {' or '.join(str(p) for p in quizzes)} (opens offline in a browser)")
+    else:
+        print(f"  hand out: {ts.folder / 'cases'} and {ts.answer_sheet}")
     print(f"  keep: {ts.reference_csv}" + (f", {ts.ai_answers}" if ts.ai_answers else ""))
     return 0
 
@@ -209,8 +276,28 @@ def _score(args: argparse.Namespace) -> int:
             f"  {r['trainee']}: accuracy {r['accuracy']:.0%}, missed malignancies "
             f"{r['n_missed_malignant']}/{r['n_malignant_cases']}, κ {r['kappa']:.2f}"
         )
+    if out.ai_effect_groups is not None:
+        g = out.ai_effect_groups.iloc[0]
+        lo, hi = g["accuracy_change_ci_low"] * 100, g["accuracy_change_ci_high"] * 100
+        print(
+            f"AI support ({int(g['n_trainees'])} trainees): accuracy {g['unaided_accuracy']:.0%} "
+            f"on their own -> {g['aided_accuracy']:.0%} with the AI (change "
+            f"{g['accuracy_change'] * 100:+.0f} points, 95% CI {lo:+.0f} to {hi:+.0f});"
+            f" {int(g['n_changed_to_correct'])} answers changed to correct, "
+            f"{int(g['n_changed_to_incorrect'])} to incorrect"
+        )
+        if out.ai_support_html is not None:
+            print(f"  what the AI changed: {out.ai_support_html}")
     print(f"instructor summary: {out.summary_csv}")
     print(f"all tables and {len(out.reports)} reports in {Path(args.out)}")
+    return 0
+
+
+def _quiz(args: argparse.Namespace) -> int:
+    from skinml.teach.quiz import write_quiz
+
+    path = write_quiz(args.set, ai_support=args.ai_support, model=args.model, title=args.title)
+    print(f"quiz written to {path}: hand it out (it opens offline in any browser)")
     return 0
 
 
@@ -219,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     from skinml.cli_errors import run_command
 
     args = build_parser().parse_args(argv)
-    body = _build if args.command == "build" else _score
+    body = {"build": _build, "score": _score, "quiz": _quiz}[args.command]
     return run_command(f"skinml-teach {args.command}", lambda: body(args))
 
 

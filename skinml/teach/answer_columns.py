@@ -134,13 +134,13 @@ def per_sheet_constant(
         if len(values) > 1:
             first = grp[grp[column] != grp[column].iloc[0]].iloc[0]
             shown = names or {}
-            a, b = grp[column].iloc[0], first[column]
+            a, b = grp[column].iloc[0].item(), first[column].item()
             problems.append(
                 DataError(
                     f"trainee {trainee!r}"
                     + (f" in session {session!r}" if session else "")
-                    + f" has {what} {shown.get(a, a)!r} in row {int(grp['row'].iloc[0])} "
-                    f"but {shown.get(b, b)!r} here",
+                    + f" has {what} {shown.get(a, f'{a:g}')!r} in row "
+                    f"{int(grp['row'].iloc[0])} but {shown.get(b, f'{b:g}')!r} here",
                     file=first["file"],
                     row=int(first["row"]),
                     column=column,

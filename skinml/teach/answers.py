@@ -99,7 +99,9 @@ def _read_csv(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _confidence(values: pd.Series, path: Path, rows: np.ndarray) -> tuple[np.ndarray, list]:
+def _confidence(
+    values: pd.Series, path: Path, rows: np.ndarray, column: str = "confidence"
+) -> tuple[np.ndarray, list]:
     text = values.str.strip()
     num = pd.to_numeric(text.where(text != ""), errors="coerce").to_numpy(dtype=float)
     problems = []
@@ -107,10 +109,10 @@ def _confidence(values: pd.Series, path: Path, rows: np.ndarray) -> tuple[np.nda
     for i in np.flatnonzero(bad):
         problems.append(
             DataError(
-                f"confidence {text.iloc[i]!r} is not a number",
+                f"{column} {text.iloc[i]!r} is not a number",
                 file=path,
                 row=int(rows[i]),
-                column="confidence",
+                column=column,
                 expected="a number from 0 to 1, or a percentage 0-100",
             )
         )
@@ -119,10 +121,10 @@ def _confidence(values: pd.Series, path: Path, rows: np.ndarray) -> tuple[np.nda
     for i in np.flatnonzero(out_of_range):
         problems.append(
             DataError(
-                f"confidence {text.iloc[i]!r} is out of range",
+                f"{column} {text.iloc[i]!r} is out of range",
                 file=path,
                 row=int(rows[i]),
-                column="confidence",
+                column=column,
                 expected="a number from 0 to 1, or a percentage 0-100",
             )
         )
@@ -218,23 +220,30 @@ def _quiz_columns(
     class_index = {c: i for i, c in enumerate(reference.classes)}
     blank = pd.Series([UNANSWERED] * len(frame), index=frame.index)
     parsed = {}
+    invalid = {
+        c: np.zeros(len(frame), dtype=bool) for c in ("unaided_diagnosis", "aided_diagnosis")
+    }
     for col in ("unaided_diagnosis", "aided_diagnosis"):
         if col not in frame.columns:
             parsed[col] = blank
             continue
+        values = frame[col]
         try:
             parsed[col], found = normalise_diagnoses(
-                frame[col], reference.classes, file=path, column=col, row_numbers=rows
+                values, reference.classes, file=path, column=col, row_numbers=rows
             )
-            applied.update(found)
-        except ManyErrors as exc:
+        except ManyErrors as exc:  # report them, and read the other rows as they are
             problems.extend(exc.errors)
-            parsed[col] = blank
+            invalid[col] = np.isin(rows, [e.row for e in exc.errors])
+            parsed[col], found = normalise_diagnoses(
+                values.where(~invalid[col], ""), reference.classes, file=path, column=col
+            )
+        applied.update(found)
     unaided, aided = parsed["unaided_diagnosis"], parsed["aided_diagnosis"]
     mode, mode_problems = qc.modes(frame, path, rows)
     problems.extend(mode_problems)
     unaided_given = (unaided != UNANSWERED).to_numpy()
-    differ = (aided != UNANSWERED) & (aided != final)
+    differ = (aided != UNANSWERED) & (aided != final) & ~invalid["aided_diagnosis"]
     for i in np.flatnonzero(differ.to_numpy()):
         problems.append(
             DataError(
@@ -257,7 +266,12 @@ def _quiz_columns(
                 fix="export the answers again from the quiz",
             )
         )
-    orphan = (mode == 1.0) & ~unaided_given & (final != UNANSWERED).to_numpy()
+    orphan = (
+        (mode == 1.0)
+        & ~unaided_given
+        & ~invalid["unaided_diagnosis"]
+        & (final != UNANSWERED).to_numpy()
+    )
     for i in np.flatnonzero(orphan):
         problems.append(
             DataError(
@@ -270,7 +284,9 @@ def _quiz_columns(
             )
         )
     if "unaided_confidence" in frame.columns:
-        u_conf, conf_problems = _confidence(frame["unaided_confidence"], path, rows)
+        u_conf, conf_problems = _confidence(
+            frame["unaided_confidence"], path, rows, "unaided_confidence"
+        )
         problems.extend(conf_problems)
     else:
         u_conf = np.full(len(frame), np.nan)

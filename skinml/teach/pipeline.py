@@ -10,6 +10,7 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from skinml.teach.ai_answers import read_ai_answers
 from skinml.teach.answers import read_answers
@@ -35,6 +36,7 @@ class ScoringOutput:
     ai_effect_csv: Path | None = None
     ai_effect_groups_csv: Path | None = None
     ai_support_html: Path | None = None
+    ai_effect_groups: pd.DataFrame | None = None
 
 
 def safe_name(text: str) -> str:
@@ -122,7 +124,7 @@ def score_session(
         "seed": seed,
         "note": note,
     }
-    effect_csv = groups_csv = ai_html = None
+    effect_csv = groups_csv = ai_html = groups = None
     if res.ai_effect is not None:
         from skinml.teach.ai_support import cohort_json, group_table, per_sheet_table
         from skinml.teach.report_ai import cohort_ai_report
@@ -177,6 +179,7 @@ def score_session(
         effect_csv,
         groups_csv,
         ai_html,
+        groups,
     )
 
 

@@ -200,7 +200,7 @@ def cohort_ai_report(
     n_cases = len(res.reference.cases)
     rep = HtmlReport(
         "What AI support changed",
-        f"{n_cases} cases · {int(groups['n_trainees'].iloc[0])} trainees in AI-support mode",
+        f"{n_cases} cases · {_trainees(int(groups['n_trainees'].iloc[0]))} in AI-support mode",
     )
     if note:
         rep.paragraph(note, css_class="note")
@@ -319,3 +319,7 @@ def cohort_ai_report(
         "<ul class='note'>" + "".join(f"<li>{html.escape(t)}</li>" for t in items) + "</ul>"
     )
     return rep
+
+
+def _trainees(n: int) -> str:
+    return "1 trainee" if n == 1 else f"{n} trainees"

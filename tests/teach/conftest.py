@@ -104,3 +104,38 @@ def small_reference(tmp_path: Path) -> Path:
     path.parent.mkdir()
     frame.to_csv(path, index=False)
     return path
+
+
+def _predict_fixtures():
+    """tests/predict/conftest.py as a module: its tiny hand-built CAM model (no torch)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "predict_fixtures", REPO / "tests" / "predict" / "conftest.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def ai_quiz_set(tmp_path_factory: pytest.TempPathFactory):
+    """9 cases (nv, mel, bkl) built with the tiny ONNX model: plain and AI-support quizzes.
+
+    Source images are named SRC_<label>_<n>.jpg and lesions LES_<label>_<n>, so a test can
+    search the quiz for every one of them.
+    """
+    fx = _predict_fixtures()
+    work = tmp_path_factory.mktemp("ai_quiz")
+    root = work / "data"
+    (root / "img").mkdir(parents=True)
+    rows = []
+    for k, label in enumerate(fx.CLASSES):
+        for j in range(6):
+            name = f"img/SRC_{label}_{j}.jpg"
+            fx.lesion_image(10 * k + j).save(root / name)
+            rows.append({"image": name, "label": label, "lesion_id": f"LES_{label}_{j}"})
+    manifest = Manifest(pd.DataFrame(rows), root, "tiny3")
+    model = fx.write_tiny_model(work / "tiny.onnx")
+    ts = build_teaching_set(manifest, work / "set", 9, model=model, seed=0, progress=False)
+    return ts, model, manifest
