@@ -128,3 +128,9 @@ def test_quiz_command_rewrites_with_title(ai_quiz_set, tmp_path: Path, capsys) -
     # without the model the AI step shows probabilities only (the page says so)
     write_quiz(copy, ai_support=True)
     assert all("heatmap" not in c["ai"] for c in quiz_data(copy / "quiz_ai_support.html")["cases"])
+
+
+def test_quiz_fits_a_laptop_screen_in_chromium(ai_quiz_set, fits_laptop_screen) -> None:
+    ts, _, _ = ai_quiz_set
+    for quiz in (ts.quiz, ts.quiz_ai_support):
+        fits_laptop_screen(quiz)
