@@ -13,10 +13,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from run import CLASSES, MALIGNANT, write_split_manifest
+from run import untrained_bundle, write_split_manifest
 
 from skinml.export import export_bundle
-from skinml.export.synthetic import random_init_bundle
 
 
 def main() -> None:
@@ -27,14 +26,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    bundle = random_init_bundle(
-        write_split_manifest(args.out.parent),
-        architecture=args.architecture,
-        classes=CLASSES,
-        malignant=MALIGNANT,
-        input_size=(args.size, args.size),
-        temperature=1.0,
-        seed=args.seed,
+    bundle = untrained_bundle(
+        write_split_manifest(args.out.parent), args.architecture, args.size, args.seed
     )
     result = export_bundle(bundle, args.out, max_validation_images=200, seed=args.seed)
     print(result.onnx_path)

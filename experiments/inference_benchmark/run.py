@@ -231,6 +231,21 @@ def cold_start(model: Path, threads: int, repeats: int = 3) -> dict[str, float]:
     }
 
 
+def untrained_bundle(manifest, architecture: str, size: int, seed: int):
+    """A random-init bundle of the benchmark's classes, for throughput only."""
+    from skinml.export.synthetic import random_init_bundle
+
+    return random_init_bundle(
+        manifest,
+        architecture=architecture,
+        classes=CLASSES,
+        malignant=MALIGNANT,
+        input_size=(size, size),
+        temperature=1.0,
+        seed=seed,
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -276,22 +291,13 @@ def main(argv: list[str] | None = None) -> int:
     load_start = os.getloadavg()
 
     from skinml.export import QuantizationRefusedError, export_bundle
-    from skinml.export.synthetic import random_init_bundle
     from skinml.training.bundle import ModelBundle
 
     manifest = write_split_manifest(workdir)
     if args.bundle is not None:
         bundle, model_note = ModelBundle.load(args.bundle), f"trained bundle {args.bundle}"
     else:
-        bundle = random_init_bundle(
-            manifest,
-            architecture=args.architecture,
-            classes=CLASSES,
-            malignant=MALIGNANT,
-            input_size=(args.size, args.size),
-            temperature=1.0,
-            seed=args.seed,
-        )
+        bundle = untrained_bundle(manifest, args.architecture, args.size, args.seed)
         model_note = (
             f"timm {args.architecture} at {args.size} px, UNTRAINED (random init, "
             f"seed {args.seed}); throughput does not depend on the weights, accuracy "
