@@ -118,3 +118,71 @@ def simulate_predictions(
     frame["malignant_flag"] = frame["malignant_probability"] >= 0.3
     frame["simulated"] = True
     return frame
+
+
+def simulate_ai_support_session(
+    cases: Sequence[str],
+    reference: Sequence[str],
+    ai: Sequence[str],
+    classes: Sequence[str],
+    *,
+    trainee: str,
+    accuracy: float,
+    follow: float,
+    years_training: float | None = None,
+    fingerprint: str = "",
+    session: str = "2026-12-01 09:00",
+    seed: int = 0,
+) -> pd.DataFrame:
+    """A SIMULATED quiz export of the AI-support quiz, with known skill and reliance.
+
+    The trainee's own answer is right with probability ``accuracy`` (else a wrong
+    class, uniformly); where it differs from the AI's answer the trainee switches to
+    the AI's with probability ``follow``, whether the AI is right or not. So planted
+    over-reliance is ``follow`` and under-reliance ``1 - follow``, and the expected
+    accuracy change is ``(1 - e)(1 - accuracy) follow - e * accuracy * follow`` for an
+    AI wrong on a share ``e`` of cases (a wrong own answer equal to a wrong AI stays).
+
+    Returns:
+        The columns of :data:`skinml.teach.answer_columns.QUIZ_COLUMNS`, as quiz.html writes.
+    """
+    from skinml.teach.answer_columns import AI_SUPPORT, QUIZ_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    ref = np.asarray(reference, dtype=object)
+    ai = np.asarray(ai, dtype=object)
+    classes = list(classes)
+    n = len(ref)
+    right = rng.random(n) < accuracy
+    shift = rng.integers(1, len(classes), n)
+    index = {c: i for i, c in enumerate(classes)}
+    wrong = np.array(
+        [classes[(index[r] + s) % len(classes)] for r, s in zip(ref, shift, strict=True)]
+    )
+    own = np.where(right, ref, wrong)
+    switch = (own != ai) & (rng.random(n) < follow)
+    final = np.where(switch, ai, own)
+    own_conf = np.clip(np.where(own == ref, 0.7, 0.5) + rng.normal(0, 0.1, n), 0.2, 1.0)
+    final_conf = np.clip(own_conf + np.where(final == ai, 0.1, 0.0), 0.2, 1.0)
+    own_s = rng.lognormal(np.log(20.0), 0.4, n)
+    ai_s = rng.lognormal(np.log(8.0), 0.4, n)
+    out = pd.DataFrame(
+        {
+            "set_fingerprint": fingerprint,
+            "quiz_mode": AI_SUPPORT,
+            "trainee": trainee,
+            "years_training": "" if years_training is None else years_training,
+            "session": session,
+            "case": list(cases),
+            "diagnosis": final,
+            "confidence": np.round(final_conf, 1),
+            "unaided_diagnosis": own,
+            "unaided_confidence": np.round(own_conf, 1),
+            "aided_diagnosis": final,
+            "aided_confidence": np.round(final_conf, 1),
+            "seconds": np.round(own_s + ai_s, 1),
+            "unaided_seconds": np.round(own_s, 1),
+            "aided_seconds": np.round(ai_s, 1),
+        }
+    )
+    return out[list(QUIZ_COLUMNS)]

@@ -181,3 +181,19 @@ def test_plain_export_without_ai_columns_is_a_plain_sheet(ref, tmp_path: Path) -
         ref.source, [tmp_path / "plain.csv"], tmp_path / "r", reports="none", progress=False
     )
     assert out.scores.ai_effect is None and out.ai_effect_csv is None
+
+
+@pytest.mark.parametrize("follow", [0.0, 1.0])
+def test_simulated_ai_support_session_is_a_valid_export(ref, tmp_path: Path, follow) -> None:
+    from skinml.teach.simulate import simulate_ai_support_session
+
+    ai = ["nv"] * len(ref.cases)
+    frame = simulate_ai_support_session(
+        ref.cases, ref.diagnosis, ai, ref.classes, trainee="simulated_x", accuracy=0.5,
+        follow=follow, years_training=3, fingerprint=ref.fingerprint, seed=4,
+    )  # fmt: skip
+    m = read_answers([_csv(frame, tmp_path / "sim.csv")], ref)
+    assert m.ai_support.tolist() == [True] and m.sheets["years_training"].tolist() == [3.0]
+    nv = ref.classes.index("nv")
+    expected = np.full(len(ref.cases), nv) if follow else m.unaided[0]
+    assert (m.codes[0] == expected).all()

@@ -95,7 +95,9 @@ def _plan(ref: pd.DataFrame, ai: pd.DataFrame, classes: list[str]) -> list[tuple
     return plan
 
 
-def test_quiz_end_to_end_close_resume_export_score(ai_quiz_set, browser_dirs, tmp_path) -> None:
+def test_quiz_end_to_end_close_resume_export_score(
+    ai_quiz_set, browser_dirs, tmp_path, fits_laptop_screen
+) -> None:
     ts, _, _ = ai_quiz_set
     profile, downloads = browser_dirs
     ref = ts.reference
@@ -197,7 +199,8 @@ def test_quiz_end_to_end_close_resume_export_score(ai_quiz_set, browser_dirs, tm
     assert effect["experience"] == "1 to < 3 years"
     page = (out / "report_resident-07.html").read_text(encoding="utf-8")
     assert ">What the AI changed<" in page
-    assert (out / "ai_support.html").is_file()
+    fits_laptop_screen(out / "ai_support.html")
+    fits_laptop_screen(out / "report_resident-07.html")
 
 
 def test_plain_quiz_export_scores_as_it_is(ai_quiz_set, browser_dirs, tmp_path) -> None:
