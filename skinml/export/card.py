@@ -68,6 +68,18 @@ def _warnings_section(m: ModelMetadata) -> list[str]:
 
 
 def _training_section(m: ModelMetadata) -> list[str]:
+    f = m.extra.get("federated_training")
+    if f:
+        return [
+            "## Training (federated)",
+            "",
+            f"- {f['rounds']} rounds of `{f['strategy'].rsplit('.', 1)[-1]}`, "
+            f"{f['local_epochs']} local epoch(s) per round, across {len(f['sites'])} sites "
+            f"({', '.join(f['sites'])}); the images never left their site",
+            "- temperature and malignancy threshold fitted on the sites' pooled validation "
+            "predictions; the global model after the last round is the one exported",
+            "",
+        ]
     t = m.extra.get("training")
     if not t:
         return []

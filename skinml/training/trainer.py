@@ -244,6 +244,7 @@ class Trainer:
         validate: Callable[[np.ndarray, np.ndarray], dict[str, float]] | None = None,
         on_epoch_end: Callable[[int, dict[str, float]], None] | None = None,
         extra_state: dict[str, Any] | None = None,
+        regularizer: Callable[[Any], Any] | None = None,
     ) -> FitResult:
         """Train with early stopping on the validation ``monitor``; returns the best weights.
 
@@ -254,6 +255,9 @@ class Trainer:
             on_epoch_end: ``(epoch, metrics)`` after each epoch, ``epoch`` counted from 1.
             resume_from: a checkpoint written by this method.
             extra_state: stored in every checkpoint (e.g. the MLflow run id).
+            regularizer: ``model -> scalar tensor`` added to every batch's loss (e.g.
+                FedProx's proximal term, which keeps a site's local epochs near the
+                global model it started from).
         """
         import torch
         from tqdm.auto import tqdm
@@ -363,6 +367,8 @@ class Trainer:
                 optimizer.zero_grad(set_to_none=True)
                 with self._autocast():
                     loss = loss_fn(net(*x).float(), y)
+                    if regularizer is not None:
+                        loss = loss + regularizer(model)
                 scaler.scale(loss).backward()
                 if self.grad_clip_norm:
                     scaler.unscale_(optimizer)

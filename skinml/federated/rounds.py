@@ -1,0 +1,216 @@
+"""The round loop: Flower's strategy decides, skinml records and can resume.
+
+Flower's ``Strategy.start`` runs all rounds in one call; this loop calls the same strategy
+methods (``configure_train`` / ``aggregate_train`` / ``configure_evaluate`` /
+``aggregate_evaluate``) so that after every completed round it can record which hospital
+failed and why, how many bytes went each way, each site's figures, and write
+``federation/last_round.pt`` (global arrays, strategy state, history). A restarted server
+continues from there; a round that was under way when it stopped is run again.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skinml.errors import SkinmlInputError
+from skinml.federated.messages import ARRAYS, METRICS, SITE, record_bytes
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT = "last_round.pt"
+
+
+class FederationError(SkinmlInputError):
+    """The federation cannot go on (too few hospitals answered a round)."""
+
+
+@dataclass
+class RoundRecord:
+    """What happened in one round; ``sites`` holds each answering site's own figures."""
+
+    round: int
+    train: dict[str, float] = field(default_factory=dict)
+    evaluate: dict[str, float] = field(default_factory=dict)
+    sites: dict[str, dict[str, float]] = field(default_factory=dict)
+    failed: list[dict[str, str]] = field(default_factory=list)
+    bytes_to_clients: int = 0
+    bytes_from_clients: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> dict[str, float]:
+        """The server's figures of the round (MLflow ``round/...`` curves)."""
+        return {
+            **{f"train_{k}" if not k.startswith("train") else k: v for k, v in self.train.items()},
+            **self.evaluate,
+            "bytes_to_clients": float(self.bytes_to_clients),
+            "bytes_from_clients": float(self.bytes_from_clients),
+            "bytes_per_round": float(self.bytes_to_clients + self.bytes_from_clients),
+            "failed_clients": float(len(self.failed)),
+            "round_seconds": self.seconds,
+        }
+
+
+def site_of(msg: Any, sites_by_node: dict[int, str]) -> str:
+    """The site that sent a reply (its own word, else the name learnt before round 1)."""
+    if msg.has_content() and SITE in msg.content.config_records:
+        return str(msg.content[SITE]["site"])
+    return sites_by_node.get(msg.metadata.src_node_id, f"node {msg.metadata.src_node_id}")
+
+
+def failures(
+    sent: list[Any], replies: list[Any], sites_by_node: dict[int, str], phase: str
+) -> list[dict[str, str]]:
+    """Hospitals whose reply was an error, or that did not reply before the timeout."""
+    out = []
+    answered = set()
+    for r in replies:
+        answered.add(r.metadata.src_node_id)
+        if r.has_error():
+            out.append(
+                {
+                    "site": sites_by_node.get(r.metadata.src_node_id, str(r.metadata.src_node_id)),
+                    "phase": phase,
+                    "reason": str(r.error.reason)[-500:],
+                }
+            )
+    for m in sent:
+        if m.metadata.dst_node_id not in answered:
+            out.append(
+                {
+                    "site": sites_by_node.get(m.metadata.dst_node_id, str(m.metadata.dst_node_id)),
+                    "phase": phase,
+                    "reason": "no reply before the round timeout (disconnected or too slow)",
+                }
+            )
+    return out
+
+
+def _site_metrics(replies: list[Any], sites_by_node: dict[int, str], prefix: str) -> dict:
+    out: dict[str, dict[str, float]] = {}
+    for r in replies:
+        if r.has_error() or METRICS not in r.content.metric_records:
+            continue
+        figures = {
+            f"{prefix}{k}" if not k.startswith(prefix) else k: float(v)
+            for k, v in r.content[METRICS].items()
+            if isinstance(v, int | float) and k not in ("unit-weight",)
+        }
+        out.setdefault(site_of(r, sites_by_node), {}).update(figures)
+    return out
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """Atomic write of the round checkpoint (a crash mid-write keeps the previous round)."""
+    from skinml.training.checkpoint import save_checkpoint
+
+    save_checkpoint(state, path)
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    """The round checkpoint written by :func:`save_state`."""
+    from skinml.training.checkpoint import load_checkpoint
+
+    return load_checkpoint(path)
+
+
+@dataclass
+class RoundLoop:
+    """Runs rounds ``start..rounds`` of ``strategy`` on ``grid``.
+
+    Args:
+        train_step: optional replacement of the training half of a round (SecAgg+):
+            ``(round, arrays, config) -> (arrays, train metrics, site figures, failed,
+            bytes to clients, bytes from clients)``.
+        on_round_end: called with the :class:`RoundRecord` and the new global arrays.
+    """
+
+    grid: Any
+    strategy: Any
+    rounds: int
+    timeout: float
+    min_replies: int
+    sites_by_node: dict[int, str]
+    make_config: Callable[[int], Any]
+    train_step: Callable[..., tuple] | None = None
+    on_round_end: Callable[[RoundRecord, Any], None] | None = None
+
+    def run(self, arrays: Any, start: int = 1) -> Any:
+        for rnd in range(start, self.rounds + 1):
+            t0 = time.perf_counter()
+            record = RoundRecord(round=rnd)
+            if self.train_step is not None:
+                arrays, train, sites, failed, down, up = self.train_step(
+                    rnd, arrays, self.make_config(rnd)
+                )
+            else:
+                arrays, train, sites, failed, down, up = self._train(rnd, arrays)
+            record.train, record.failed = train, failed
+            record.bytes_to_clients, record.bytes_from_clients = down, up
+            for site, figures in sites.items():
+                record.sites.setdefault(site, {}).update(figures)
+            self._evaluate(rnd, arrays, record)
+            record.seconds = time.perf_counter() - t0
+            log.info(
+                "round %d/%d: %s; failed: %s",
+                rnd,
+                self.rounds,
+                ", ".join(f"{k}={v:.4f}" for k, v in record.evaluate.items()),
+                [f["site"] for f in record.failed] or "none",
+            )
+            if self.on_round_end is not None:
+                self.on_round_end(record, arrays)
+        return arrays
+
+    def _replies(self, messages: list[Any], rnd: int, phase: str) -> tuple[list, list]:
+        replies = list(self.grid.send_and_receive(messages, timeout=self.timeout))
+        failed = failures(messages, replies, self.sites_by_node, phase)
+        ok = [r for r in replies if not r.has_error()]
+        if messages and len(ok) < self.min_replies:
+            detail = "; ".join(f"{f['site']}: {f['reason'].splitlines()[-1]}" for f in failed)
+            raise FederationError(
+                f"round {rnd} ({phase}): {len(ok)} of {len(messages)} hospitals answered, "
+                f"fewer than federation.min_replies={self.min_replies} ({detail})",
+                fix="bring the failed nodes back and resume (resume=auto), or lower "
+                "federation.min_replies",
+            )
+        return replies, failed
+
+    def _train(self, rnd: int, arrays: Any) -> tuple:
+        messages = list(
+            self.strategy.configure_train(rnd, arrays, self.make_config(rnd), self.grid)
+        )
+        down = sum(record_bytes(m.content[ARRAYS]) for m in messages)
+        replies, failed = self._replies(messages, rnd, "train")
+        up = sum(record_bytes(r.content[ARRAYS]) for r in replies if not r.has_error())
+        sites = _site_metrics(replies, self.sites_by_node, "train_")
+        new, metrics = self.strategy.aggregate_train(rnd, replies)
+        if new is None:
+            raise FederationError(
+                f"round {rnd}: the strategy could not aggregate the hospitals' updates",
+                fix="see the server log above for Flower's reason",
+            )
+        train = {k: v for k, v in dict(metrics or {}).items() if k not in ("unit-weight",)}
+        return new, train, sites, failed, down, up
+
+    def _evaluate(self, rnd: int, arrays: Any, record: RoundRecord) -> None:
+        messages = list(
+            self.strategy.configure_evaluate(rnd, arrays, self.make_config(rnd), self.grid)
+        )
+        if not messages:
+            return
+        record.bytes_to_clients += sum(record_bytes(m.content[ARRAYS]) for m in messages)
+        replies, failed = self._replies(messages, rnd, "evaluate")
+        record.failed += failed
+        for site, figures in _site_metrics(replies, self.sites_by_node, "val_").items():
+            record.sites.setdefault(site, {}).update(figures)
+        metrics = self.strategy.aggregate_evaluate(rnd, replies)
+        record.evaluate = {
+            k: float(v)
+            for k, v in dict(metrics or {}).items()
+            if k not in ("val_classes_present", "unit-weight", "num-examples")
+        }
