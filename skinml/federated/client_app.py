@@ -46,19 +46,18 @@ class DrillFailure(RuntimeError):
     """The failure rehearsal (``federation.drill``) stopping this site's round on purpose."""
 
 
-def client_config(msg: Message) -> Any:
+def client_config(config: Any) -> Any:
     """The run's settings as sent by the server (an OmegaConf node)."""
     from omegaconf import OmegaConf
 
-    return OmegaConf.create(str(msg.content[CONFIG][SKINML_CONFIG]))
+    return OmegaConf.create(str(config[SKINML_CONFIG]))
 
 
-def _site_data(msg: Message, context: Context, cfg: Any):
+def _site_data(config: Any, context: Context, cfg: Any):
     from skinml.data.manifest import read_manifest
     from skinml.federated.local import load_site
 
     node = context.node_config
-    config = msg.content[CONFIG]
     column = str(config.get(SITE_COLUMN, "site"))
     if "manifest" in node:  # a hospital's own node
         manifest = read_manifest(str(node["manifest"]))
@@ -67,7 +66,8 @@ def _site_data(msg: Message, context: Context, cfg: Any):
             values = manifest.frame[column].dropna().unique()
             site = str(values[0]) if len(values) == 1 else site
         return load_site(cfg, manifest, site, column)
-    sites = list(config[SIMULATION_SITES])
+    sites = config[SIMULATION_SITES]
+    sites = sites.split(",") if isinstance(sites, str) else list(sites)
     site = sites[int(node["partition-id"])]
     return load_site(cfg, _source(cfg), site, column)
 
@@ -102,8 +102,9 @@ def make_client_app(mods: list | None = None) -> ClientApp:
     @app.query(DESCRIBE)
     def describe(msg: Message, context: Context) -> Message:
         """Counts per split and class, the fingerprint and how images are clustered."""
-        cfg = client_config(msg)
-        data = _site_data(msg, context, cfg)
+        config = msg.content[CONFIG]
+        cfg = client_config(config)
+        data = _site_data(config, context, cfg)
         counts = {
             f"{split}/{cls}": n
             for split, by_class in data.counts.counts.items()
@@ -118,10 +119,15 @@ def make_client_app(mods: list | None = None) -> ClientApp:
     def train(msg: Message, context: Context) -> Message:
         """Local epochs from the global weights; the new weights and a few figures go back."""
         from skinml.federated.local import build_model, train_local
+        from skinml.federated.secagg import is_legacy_train, legacy_train_reply
 
-        cfg = client_config(msg)
-        data = _site_data(msg, context, cfg)
+        if is_legacy_train(msg):  # SecAgg+: FitIns in, the update (not the weights) out
+            return legacy_train_reply(
+                msg, lambda arrays, config: _secagg_train(arrays, config, context)
+            )
         config = msg.content[CONFIG]
+        cfg = client_config(config)
+        data = _site_data(config, context, cfg)
         server_round = int(config.get("server-round", 0))
         _drill(cfg, data.site, server_round)
         template = build_model(cfg, len(data.classes)).state_dict()
@@ -139,6 +145,30 @@ def make_client_app(mods: list | None = None) -> ClientApp:
         )
         return _reply(msg, {ARRAYS: state_to_arrays(new_state), METRICS: metrics}, data.site)
 
+    def _secagg_train(arrays: list, config: dict, context: Context) -> tuple:
+        import numpy as np
+        import torch
+
+        from skinml.federated.local import build_model, train_local
+        from skinml.federated.messages import exchanged_keys
+
+        cfg = client_config(config)
+        data = _site_data(config, context, cfg)
+        server_round = int(config.get("server-round", 0))
+        _drill(cfg, data.site, server_round)
+        template = build_model(cfg, len(data.classes)).state_dict()
+        keys = exchanged_keys(template)
+        state = dict(template)
+        for k, a in zip(keys, arrays, strict=True):
+            state[k] = torch.as_tensor(np.asarray(a)).to(template[k].dtype)
+        new_state, figures = train_local(
+            data, cfg, state, server_round=server_round, epochs=int(config.get("local-epochs", 1))
+        )
+        update = [
+            (new_state[k].double() - state[k].double()).numpy().astype("float32") for k in keys
+        ]
+        return update, len(data.targets["train"]), figures
+
     @app.evaluate()
     def evaluate(msg: Message, context: Context) -> Message:
         """The global model on this site's validation images: loss and accuracies."""
@@ -148,8 +178,9 @@ def make_client_app(mods: list | None = None) -> ClientApp:
         from skinml.federated.local import build_model, predict
         from skinml.training.run_evaluation import validation_metrics
 
-        cfg = client_config(msg)
-        data = _site_data(msg, context, cfg)
+        config = msg.content[CONFIG]
+        cfg = client_config(config)
+        data = _site_data(config, context, cfg)
         template = build_model(cfg, len(data.classes)).state_dict()
         state = arrays_to_state(msg.content[ARRAYS], template)
         logits = predict(data, cfg, state, "val")
@@ -173,8 +204,9 @@ def make_client_app(mods: list | None = None) -> ClientApp:
         """The final model's logits on validation and test, for pooled calibration."""
         from skinml.federated.local import build_model, predict
 
-        cfg = client_config(msg)
-        data = _site_data(msg, context, cfg)
+        config = msg.content[CONFIG]
+        cfg = client_config(config)
+        data = _site_data(config, context, cfg)
         template = build_model(cfg, len(data.classes)).state_dict()
         state = arrays_to_state(msg.content[ARRAYS], template)
         logits = {s: predict(data, cfg, state, s) for s in ("val", "test")}
@@ -183,5 +215,13 @@ def make_client_app(mods: list | None = None) -> ClientApp:
     return app
 
 
+def _secagg_app() -> ClientApp:
+    from flwr.client.mod import secaggplus_mod
+
+    return make_client_app([secaggplus_mod])
+
+
 #: what ``flower-supernode`` loads (``skinml.federated.client_app:app``)
 app = make_client_app()
+#: the same with Flower's SecAgg+ client mod (``federation.privacy.secagg=true``)
+app_secagg = _secagg_app()

@@ -72,6 +72,15 @@ def simulation_sites(cfg: Any, run_dir: Path) -> list[str]:
             column="federation.sites",
             expected=f"some of {present}",
         )
+    needed = int(cfg.federation.strategy.min_available_nodes)
+    if len(wanted) < needed:
+        raise ConfigError(
+            f"the data has {len(wanted)} site(s) {wanted} in column {column!r}, and the "
+            f"federation needs at least {needed} (federation.strategy.min_available_nodes)",
+            column=column,
+            fix="fill the site column with each image's hospital (rows without one are read "
+            "as 'unknown'), or set federation.site_column to the column that names it",
+        )
     pooled, counts = pooled_split(manifest, wanted, classes, cfg.data.split, int(cfg.seed), column)
     for w in check_sites(counts, cfg.federation.checks):
         log.warning("%s", w)
@@ -93,7 +102,7 @@ def simulate(cfg: Any, run_dir: Path) -> None:
     server = make_server_app(cfg, run_dir, sites, errors)
     mods = []
     if cfg.federation.privacy.secagg:
-        from flwr.clientapp.mod import secaggplus_mod
+        from flwr.client.mod import secaggplus_mod
 
         mods.append(secaggplus_mod)
     client = make_client_app(mods)
