@@ -104,6 +104,21 @@ def _site_metrics(replies: list[Any], sites_by_node: dict[int, str], prefix: str
     return out
 
 
+def _check_finite(arrays: Any, rnd: int) -> None:
+    """Stop at the round whose aggregate is not finite, instead of exporting NaNs later."""
+    import numpy as np
+
+    bad = [k for k, a in arrays.items() if not np.isfinite(a.numpy()).all()]
+    if bad:
+        raise FederationError(
+            f"round {rnd}: the aggregated model has NaN or infinite values in {len(bad)} "
+            f"arrays (e.g. {bad[:2]})",
+            fix="with differential privacy the noise per value is noise_multiplier x "
+            "clipping_norm / hospitals; lower federation.privacy.dp.clipping_norm or the "
+            "noise, or lower optim.lr / the FedAdam/FedYogi eta",
+        )
+
+
 def save_state(path: Path, state: dict[str, Any]) -> None:
     """Atomic write of the round checkpoint (a crash mid-write keeps the previous round)."""
     from skinml.training.checkpoint import save_checkpoint
@@ -149,6 +164,7 @@ class RoundLoop:
                 )
             else:
                 arrays, train, sites, failed, down, up = self._train(rnd, arrays)
+            _check_finite(arrays, rnd)
             record.train, record.failed = train, failed
             record.bytes_to_clients, record.bytes_from_clients = down, up
             for site, figures in sites.items():

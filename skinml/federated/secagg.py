@@ -34,7 +34,7 @@ def secagg_train_step(
     grid: Any, cfg: Any, sites_by_node: dict[int, str], timeout: float
 ) -> Callable[..., tuple]:
     """A ``train_step`` for :class:`~skinml.federated.rounds.RoundLoop` that runs SecAgg+."""
-    from flwr.app import ArrayRecord, Context, RecordDict
+    from flwr.app import Array, ArrayRecord, Context, RecordDict
     from flwr.app import ConfigRecord as Record
     from flwr.server import ServerConfig
     from flwr.server.compat.app_utils import start_update_client_manager_thread
@@ -96,7 +96,7 @@ def secagg_train_step(
         delta = after.to_numpy_ndarrays()
         new = ArrayRecord(
             {
-                k: (np.asarray(c) + np.asarray(d, dtype=np.float64)).astype(c.dtype)
+                k: Array((np.asarray(c) + np.asarray(d, dtype=np.float64)).astype(c.dtype))
                 for k, c, d in zip(keys, current, delta, strict=True)
             }
         )

@@ -113,7 +113,12 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
     from omegaconf import OmegaConf
 
     from skinml.federated.local import build_model
-    from skinml.federated.strategies import build_strategy, privacy_spent
+    from skinml.federated.strategies import (
+        build_strategy,
+        privacy_spent,
+        restore_strategy,
+        strategy_state,
+    )
     from skinml.federated.tracking import FederationTracker
     from skinml.training.seeding import seed_everything
 
@@ -154,7 +159,8 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
         from skinml.federated.rounds import load_state
 
         saved = load_state(checkpoint)
-        arrays, strategy, history = saved["arrays"], saved["strategy"], saved["history"]
+        arrays, history = saved["arrays"], saved["history"]
+        strategy = restore_strategy(strategy, saved["strategy"])
         start, parent_run, child_runs = saved["round"] + 1, saved["run_id"], saved["child_runs"]
         log.info("resuming after round %d from %s", saved["round"], checkpoint)
     tracker = instantiate(cfg.tracking)
@@ -188,7 +194,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
                 {
                     "round": record.round,
                     "arrays": new_arrays,
-                    "strategy": strategy,
+                    "strategy": strategy_state(strategy),
                     "history": history,
                     "run_id": trk.run_id,
                     "child_runs": fed_trk.child_runs,

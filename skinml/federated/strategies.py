@@ -92,3 +92,30 @@ def privacy_spent(strategy: Any) -> dict[str, Any] | None:
 def base_strategy(strategy: Any) -> Any:
     """The strategy inside a DP wrapper (itself otherwise)."""
     return getattr(strategy, "strategy", strategy)
+
+
+def strategy_state(strategy: Any) -> dict[str, Any]:
+    """What a resumed server needs of the strategy: its data attributes (FedAdam's moments,
+    the current arrays) and the DP accountant's composed releases, never its functions."""
+
+    def data(obj: Any) -> dict[str, Any]:
+        skip = ("strategy", "accountant")
+        return {k: v for k, v in vars(obj).items() if not callable(v) and k not in skip}
+
+    state: dict[str, Any] = {"base": data(base_strategy(strategy))}
+    if strategy is not base_strategy(strategy):
+        state["wrapper"] = data(strategy)
+        accountant = getattr(strategy, "accountant", None)
+        if accountant is not None:
+            state["accountant"] = accountant.state_dict()
+    return state
+
+
+def restore_strategy(strategy: Any, state: dict[str, Any]) -> Any:
+    """Put :func:`strategy_state` back into a freshly built strategy; returns it."""
+    vars(base_strategy(strategy)).update(state["base"])
+    if "wrapper" in state and strategy is not base_strategy(strategy):
+        vars(strategy).update(state["wrapper"])
+    if "accountant" in state:
+        strategy.accountant.load_state_dict(state["accountant"])
+    return strategy
