@@ -5,7 +5,7 @@ Examples::
     skinml-federate data=ham10000 federation.rounds=10          # simulation, one client per site
     skinml-federate federation=fedprox federation.local_epochs=2
     skinml-federate federation.privacy.dp.noise_multiplier=1.0  # central DP, epsilon reported
-    skinml-federate federation.mode=deployment federation.deployment.superlink=HOST:9093
+    skinml-federate federation.mode=deployment federation.deployment.superlink=HOST:8000
     skinml-federate hydra.run.dir=outputs/skinml-federate/RUN resume=auto   # after a restart
 """
 

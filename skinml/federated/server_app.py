@@ -115,9 +115,11 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
     from skinml.federated.local import build_model
     from skinml.federated.strategies import (
         build_strategy,
+        from_plain,
         privacy_spent,
         restore_strategy,
         strategy_state,
+        to_plain,
     )
     from skinml.federated.tracking import FederationTracker
     from skinml.training.seeding import seed_everything
@@ -159,7 +161,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
         from skinml.federated.rounds import load_state
 
         saved = load_state(checkpoint)
-        arrays, history = saved["arrays"], saved["history"]
+        arrays, history = from_plain(saved["arrays"]), saved["history"]
         strategy = restore_strategy(strategy, saved["strategy"])
         start, parent_run, child_runs = saved["round"] + 1, saved["run_id"], saved["child_runs"]
         log.info("resuming after round %d from %s", saved["round"], checkpoint)
@@ -193,7 +195,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
                 state_dir / CHECKPOINT,
                 {
                     "round": record.round,
-                    "arrays": new_arrays,
+                    "arrays": to_plain(new_arrays),
                     "strategy": strategy_state(strategy),
                     "history": history,
                     "run_id": trk.run_id,

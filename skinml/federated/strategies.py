@@ -100,7 +100,9 @@ def strategy_state(strategy: Any) -> dict[str, Any]:
 
     def data(obj: Any) -> dict[str, Any]:
         skip = ("strategy", "accountant")
-        return {k: v for k, v in vars(obj).items() if not callable(v) and k not in skip}
+        return {
+            k: to_plain(v) for k, v in vars(obj).items() if not callable(v) and k not in skip
+        }
 
     state: dict[str, Any] = {"base": data(base_strategy(strategy))}
     if strategy is not base_strategy(strategy):
@@ -113,9 +115,31 @@ def strategy_state(strategy: Any) -> dict[str, Any]:
 
 def restore_strategy(strategy: Any, state: dict[str, Any]) -> Any:
     """Put :func:`strategy_state` back into a freshly built strategy; returns it."""
-    vars(base_strategy(strategy)).update(state["base"])
+    vars(base_strategy(strategy)).update({k: from_plain(v) for k, v in state["base"].items()})
     if "wrapper" in state and strategy is not base_strategy(strategy):
-        vars(strategy).update(state["wrapper"])
+        vars(strategy).update({k: from_plain(v) for k, v in state["wrapper"].items()})
     if "accountant" in state:
         strategy.accountant.load_state_dict(state["accountant"])
     return strategy
+
+
+_ARRAYS = "__flower_arrayrecord__"
+
+
+def to_plain(value: Any) -> Any:
+    """An ``ArrayRecord`` (whose arrays may be views of a received message) as plain numpy
+    copies that pickle; anything else unchanged."""
+    from flwr.app import ArrayRecord
+
+    if isinstance(value, ArrayRecord):
+        return {_ARRAYS: {k: a.numpy().copy() for k, a in value.items()}}
+    return value
+
+
+def from_plain(value: Any) -> Any:
+    """The inverse of :func:`to_plain`."""
+    from flwr.app import Array, ArrayRecord
+
+    if isinstance(value, dict) and _ARRAYS in value:
+        return ArrayRecord({k: Array(v) for k, v in value[_ARRAYS].items()})
+    return value

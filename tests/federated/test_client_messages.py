@@ -8,6 +8,8 @@ files' own bytes and the decoded pixels).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -80,7 +82,7 @@ def test_replies_carry_no_file_names_identifiers_or_image_bytes(hospital, as_ser
     forbidden: list = []
     for image in own["image"]:
         forbidden += [image, image.rsplit("/", 1)[-1], image.rsplit("/", 1)[-1].rsplit(".", 1)[0]]
-        raw = open(image, "rb").read()
+        raw = Path(image).read_bytes()
         forbidden += [raw[len(raw) // 2 : len(raw) // 2 + 24]]  # inside the compressed pixels
     forbidden += [str(v) for v in own["patient_id"]] + [str(v) for v in own["lesion_id"]]
     forbidden += [str(path), path.name]
