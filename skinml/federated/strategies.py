@@ -100,9 +100,7 @@ def strategy_state(strategy: Any) -> dict[str, Any]:
 
     def data(obj: Any) -> dict[str, Any]:
         skip = ("strategy", "accountant")
-        return {
-            k: to_plain(v) for k, v in vars(obj).items() if not callable(v) and k not in skip
-        }
+        return {k: to_plain(v) for k, v in vars(obj).items() if not callable(v) and k not in skip}
 
     state: dict[str, Any] = {"base": data(base_strategy(strategy))}
     if strategy is not base_strategy(strategy):
