@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 SKINML_CONFIG = "skinml-config"
 SIMULATION_SITES = "simulation-sites"
 SITE_COLUMN = "site-column"
+CLASS_COUNTS = "class-counts"
 _SOURCES: dict[str, Any] = {}
 
 
@@ -87,6 +88,15 @@ def _source(cfg: Any):
 
 def _reply(msg: Message, records: dict[str, Any], site: str) -> Message:
     return Message(RecordDict({**records, SITE: ConfigRecord({"site": site})}), reply_to=msg)
+
+
+def _class_counts(config: Any) -> list[int] | None:
+    """The federation's training images per class, if the server sent them."""
+    value = config.get(CLASS_COUNTS)
+    if value is None or value == "":
+        return None
+    items = value.split(",") if isinstance(value, str) else value
+    return [int(v) for v in items]
 
 
 def _drill(cfg: Any, site: str, server_round: int) -> None:
@@ -139,6 +149,7 @@ def make_client_app(mods: list | None = None) -> ClientApp:
             server_round=server_round,
             epochs=int(config.get("local-epochs", 1)),
             proximal_mu=float(config.get("proximal-mu", 0.0)),
+            class_counts=_class_counts(config),
         )
         metrics = MetricRecord(
             {NUM_EXAMPLES: len(data.targets["train"]), UNIT_WEIGHT: 1, **figures}
@@ -162,7 +173,12 @@ def make_client_app(mods: list | None = None) -> ClientApp:
         for k, a in zip(keys, arrays, strict=True):
             state[k] = torch.as_tensor(np.asarray(a)).to(template[k].dtype)
         new_state, figures = train_local(
-            data, cfg, state, server_round=server_round, epochs=int(config.get("local-epochs", 1))
+            data,
+            cfg,
+            state,
+            server_round=server_round,
+            epochs=int(config.get("local-epochs", 1)),
+            class_counts=_class_counts(config),
         )
         update = [
             (new_state[k].double() - state[k].double()).numpy().astype("float32") for k in keys

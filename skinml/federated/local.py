@@ -60,6 +60,11 @@ def check_federated_config(cfg: Any) -> None:
                 "use trainer=default (no EMA)",
             )
         )
+    for key, allowed in (("class_balance", ("federation", "site")), ("select", ("best", "last"))):
+        if str(fed.get(key)) not in allowed:
+            problems.append(
+                (f"federation.{key}", f"{fed.get(key)!r} is not one of {allowed}", None)
+            )
     for key in ("rounds", "local_epochs", "min_replies"):
         v = fed.get(key)
         if not isinstance(v, int) or isinstance(v, bool) or v < 1:
@@ -184,10 +189,14 @@ def train_local(
     server_round: int,
     epochs: int,
     proximal_mu: float = 0.0,
+    class_counts: list[int] | None = None,
 ) -> tuple[dict[str, Any], dict[str, float]]:
     """Local epochs from the global ``state``; returns the new weights and training figures.
 
     With ``proximal_mu > 0`` (FedProx) the loss gets ``mu/2 * ||w - w_global||^2``.
+    ``class_counts`` (the federation's training images per class, from the counts every
+    site reported before round 1) sets the class balance, so that every hospital weights
+    the classes as pooled training would; without it the site's own counts are used.
     """
     import time
 
@@ -203,7 +212,12 @@ def train_local(
     trainer.early_stopping_patience = int(epochs) + 1
     trainer.progress = False
     targets = data.targets["train"]
-    weights = class_weights(targets, len(data.classes), float(cfg.data.balance_power))
+    counts_for_weights = (
+        targets
+        if class_counts is None
+        else np.repeat(np.arange(len(data.classes)), np.asarray(class_counts, dtype=np.int64))
+    )
+    weights = class_weights(counts_for_weights, len(data.classes), float(cfg.data.balance_power))
     balance = cfg.data.class_balance
     regularizer = None
     if proximal_mu > 0:

@@ -19,7 +19,12 @@ from typing import Any
 from flwr.app import ConfigRecord, Context, Message, RecordDict
 from flwr.serverapp import Grid, ServerApp
 
-from skinml.federated.client_app import SIMULATION_SITES, SITE_COLUMN, SKINML_CONFIG
+from skinml.federated.client_app import (
+    CLASS_COUNTS,
+    SIMULATION_SITES,
+    SITE_COLUMN,
+    SKINML_CONFIG,
+)
 from skinml.federated.messages import CONFIG, DESCRIBE, PREDICT, SITE, state_to_arrays
 from skinml.federated.rounds import CHECKPOINT, FederationError, RoundLoop, failures
 
@@ -131,6 +136,8 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
     timeout = float(fed.round_timeout_s)
     yaml_text = client_yaml(cfg)
 
+    class_counts: list[int] = []
+
     def make_config(rnd: int) -> ConfigRecord:
         return ConfigRecord(
             {
@@ -138,6 +145,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
                 "local-epochs": int(fed.local_epochs),
                 SIMULATION_SITES: list(sites or []),
                 SITE_COLUMN: str(fed.site_column),
+                CLASS_COUNTS: list(class_counts),
                 "server-round": rnd,
             }
         )
@@ -151,10 +159,13 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
         log.warning("%s", w)
     strategy = build_strategy(fed, len(sites_by_node))
     classes = [str(c) for c in cfg.data.classes]
+    if str(fed.class_balance) == "federation":
+        class_counts[:] = [sum(c.counts["train"].get(k, 0) for c in counts) for k in classes]
     seed_everything(int(cfg.seed))
     model = build_model(cfg, len(classes))
     arrays = state_to_arrays(model.state_dict())
     history: list[dict] = []
+    best: dict[str, Any] = {"round": 0, "score": float("-inf"), "arrays": None}
     start, parent_run, child_runs = 1, None, {}
     checkpoint = _resume_path(cfg.get("resume"), state_dir)
     if checkpoint is not None:
@@ -162,6 +173,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
 
         saved = load_state(checkpoint)
         arrays, history = from_plain(saved["arrays"]), saved["history"]
+        best = {**saved["best"], "arrays": from_plain(saved["best"]["arrays"])}
         strategy = restore_strategy(strategy, saved["strategy"])
         start, parent_run, child_runs = saved["round"] + 1, saved["run_id"], saved["child_runs"]
         log.info("resuming after round %d from %s", saved["round"], checkpoint)
@@ -186,8 +198,13 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
         else:
             trk.set_tags({"resumed_from": str(checkpoint)})
 
+        monitor = str(cfg.trainer.monitor)
+
         def on_round_end(record, new_arrays):
             history.append(_record_dict(record))
+            score = record.evaluate.get(monitor, -record.evaluate.get("val_loss", 0.0))
+            if score > best["score"]:
+                best.update(round=record.round, score=float(score), arrays=new_arrays)
             fed_trk.log_round(record)
             from skinml.federated.rounds import save_state
 
@@ -200,6 +217,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
                     "history": history,
                     "run_id": trk.run_id,
                     "child_runs": fed_trk.child_runs,
+                    "best": {**best, "arrays": to_plain(best["arrays"])},
                 },
             )
 
@@ -220,6 +238,11 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
             on_round_end=on_round_end,
         )
         arrays = loop.run(arrays, start=start)
+        if str(fed.select) == "best" and best["arrays"] is not None:
+            arrays = best["arrays"]
+            log.info("selected round %d (%s = %.4f)", best["round"], monitor, best["score"])
+        selected = best["round"] if str(fed.select) == "best" else int(fed.rounds)
+        trk.log_metrics({"selected_round": float(selected)})
         state = arrays.to_torch_state_dict()
         full = dict(model.state_dict())
         full.update({k: v.to(full[k].dtype) for k, v in state.items()})
@@ -241,7 +264,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
         privacy = privacy_spent(strategy)
         outcome = _finish(
             cfg, trk, fed_trk, model, predictions, prints, unit, run_dir, history, privacy,
-            failed, warnings,
+            failed, warnings, selected,
         )  # fmt: skip
         fed_trk.close()
     return outcome
@@ -290,7 +313,7 @@ def rounds_to_converge(history: list[dict], key: str = "val_loss", tol: float = 
 
 
 def _finish(cfg, trk, fed_trk, model, predictions, prints, unit, run_dir, history, privacy,
-            failed, site_warnings) -> dict:  # fmt: skip
+            failed, site_warnings, selected) -> dict:  # fmt: skip
     from types import SimpleNamespace
 
     from omegaconf import OmegaConf
@@ -333,7 +356,13 @@ def _finish(cfg, trk, fed_trk, model, predictions, prints, unit, run_dir, histor
         "local_epochs": int(cfg.federation.local_epochs),
         "strategy": str(cfg.federation.strategy._target_),
         "sites": sorted(prints),
-        "selection": "global model after the last round",
+        "selected_round": int(selected),
+        "selection": f"global model of round {selected} "
+        + (
+            "(best federated validation " + str(cfg.trainer.monitor) + ")"
+            if str(cfg.federation.select) == "best"
+            else "(the last round)"
+        ),
     }
     bundle = bundle_from_run(
         cfg, model.cpu().eval(), prep, data, evaluation, trk.run_id, __version__, git_commit(),
@@ -376,6 +405,8 @@ def _finish(cfg, trk, fed_trk, model, predictions, prints, unit, run_dir, histor
         "sites": sorted(prints),
         "rounds": history,
         "rounds_to_converge": rounds_to_converge(history),
+        "selected_round": int(selected),
+        "class_balance": str(cfg.federation.class_balance),
         "bytes_per_round": [h["bytes_to_clients"] + h["bytes_from_clients"] for h in history],
         "failed": all_failed,
         "privacy": privacy,

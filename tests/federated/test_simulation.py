@@ -43,6 +43,10 @@ def test_two_rounds_with_both_hospitals(federation):
     assert outcome["bytes_per_round"][0] == 3 * outcome["rounds"][0]["bytes_from_clients"]
     assert outcome["strategy"].endswith("FedProx")
     assert outcome["rounds_to_converge"] in (1, 2)
+    # the exported model is the round with the best federated validation balanced accuracy
+    scores = [r["evaluate"]["val_balanced_accuracy"] for r in outcome["rounds"]]
+    assert outcome["selected_round"] == 1 + int(np.argmax(scores))
+    assert outcome["class_balance"] == "federation"
 
 
 def test_per_site_and_pooled_metrics_with_intervals(federation):
