@@ -104,6 +104,18 @@ def _site_metrics(replies: list[Any], sites_by_node: dict[int, str], prefix: str
     return out
 
 
+def keep_dtypes(new: Any, old: Any) -> Any:
+    """The aggregate in the dtypes of the model sent out: FedAdam/FedYogi compute in float64,
+    which would double the bytes of every later message without changing the model."""
+    from flwr.app import Array, ArrayRecord
+
+    if all(new[k].dtype == old[k].dtype for k in new if k in old):
+        return new
+    return ArrayRecord(
+        {k: Array(new[k].numpy().astype(old[k].numpy().dtype)) if k in old else new[k] for k in new}
+    )
+
+
 def _check_finite(arrays: Any, rnd: int) -> None:
     """Stop at the round whose aggregate is not finite, instead of exporting NaNs later."""
     import numpy as np
@@ -158,12 +170,14 @@ class RoundLoop:
         for rnd in range(start, self.rounds + 1):
             t0 = time.perf_counter()
             record = RoundRecord(round=rnd)
+            before = arrays
             if self.train_step is not None:
                 arrays, train, sites, failed, down, up = self.train_step(
                     rnd, arrays, self.make_config(rnd)
                 )
             else:
                 arrays, train, sites, failed, down, up = self._train(rnd, arrays)
+            arrays = keep_dtypes(arrays, before)
             _check_finite(arrays, rnd)
             record.train, record.failed = train, failed
             record.bytes_to_clients, record.bytes_from_clients = down, up
