@@ -57,12 +57,12 @@ def simulation_sites(cfg: Any, run_dir: Path) -> list[str]:
     from hydra.utils import instantiate
 
     from skinml.data.manifest import write_manifest
-    from skinml.federated.sites import check_sites, conform_labels, pooled_split, site_names
-    from skinml.training.data_setup import as_manifest
+    from skinml.federated.sites import check_sites, pooled_split, site_names
+    from skinml.training.data_setup import as_manifest, labels_as_classes
 
     classes = [str(c) for c in cfg.data.classes]
     column = str(cfg.federation.site_column)
-    manifest = conform_labels(as_manifest(instantiate(cfg.data.source)), classes)
+    manifest = labels_as_classes(as_manifest(instantiate(cfg.data.source)), classes)
     present = site_names(manifest, column)
     wanted = [str(s) for s in (cfg.federation.sites or present)]
     unknown = sorted(set(wanted) - set(present))

@@ -18,7 +18,8 @@ import numpy as np
 
 from skinml.data.manifest import Manifest
 from skinml.errors import ConfigError
-from skinml.federated.sites import SiteCounts, conform_labels, site_rows, split_site
+from skinml.federated.sites import SiteCounts, site_rows, split_site
+from skinml.training.data_setup import labels_as_classes
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,7 @@ def _load(cfg: Any, manifest: Manifest, site: str, column: str) -> SiteData:
     from skinml.data.transforms import build_augmentation
 
     classes = [str(c) for c in cfg.data.classes]
-    rows = conform_labels(site_rows(manifest, site, column), classes)
+    rows = labels_as_classes(site_rows(manifest, site, column), classes)
     split = split_site(rows, cfg.data.split, int(cfg.seed))
     counts = SiteCounts.of(site, split, classes)
     model = build_model(cfg, len(classes))

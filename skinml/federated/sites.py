@@ -17,7 +17,6 @@ import pandas as pd
 
 from skinml.data.manifest import Manifest
 from skinml.errors import ConfigError, DataError, ManyErrors
-from skinml.vocabulary import LabelSpace
 
 SPLITS = ("train", "val", "test")
 
@@ -47,30 +46,6 @@ def site_names(manifest: Manifest, column: str = "site") -> list[str]:
             fix="give every row its hospital, or remove those rows",
         )
     return sorted(map(str, frame[column].unique()))
-
-
-def conform_labels(manifest: Manifest, classes: list[str]) -> Manifest:
-    """The manifest with its labels written as the configured classes (synonyms mapped).
-
-    Unlike :func:`skinml.training.data_setup.check_classes`, a class that never occurs is
-    allowed here: one hospital rarely sees every diagnosis (:func:`site_problems` decides).
-
-    Raises:
-        ConfigError: a label that fits none of the classes.
-    """
-    space = LabelSpace(classes, name="data.classes")
-    found, unknown = space.mapping(manifest.frame["label"].unique())
-    if unknown:
-        raise ConfigError(
-            f"the data has classes {sorted(map(str, unknown))} that data.classes="
-            f"{list(classes)} does not list",
-            file=manifest.name,
-            column="label",
-            expected=space.expected(),
-            fix="add them to data.classes (the model's output order) or filter the manifest",
-        )
-    frame = manifest.frame.assign(label=manifest.frame["label"].map(found))
-    return Manifest(frame, manifest.root, manifest.name, excluded=manifest.excluded)
 
 
 def site_rows(manifest: Manifest, site: str, column: str = "site") -> Manifest:

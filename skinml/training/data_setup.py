@@ -38,6 +38,32 @@ def as_manifest(obj: Any) -> Manifest:
     )
 
 
+def labels_as_classes(manifest: Manifest, classes: list[str]) -> Manifest:
+    """The manifest with its labels written as the configured classes (synonyms mapped).
+
+    A class that never occurs is allowed here (the caller decides: a pooled run needs every
+    class, one federated hospital rarely sees every diagnosis).
+
+    Raises:
+        ConfigError: a label that fits none of the classes.
+    """
+    space = LabelSpace(classes, name="data.classes")
+    found, unknown = space.mapping(manifest.frame["label"].unique())
+    if unknown:
+        raise ConfigError(
+            f"the data has classes {sorted(map(str, unknown))} that data.classes="
+            f"{list(classes)} does not list",
+            file=manifest.name,
+            column="label",
+            expected=space.expected(),
+            fix="add them to data.classes (the model's output order) or filter the manifest",
+        )
+    if all(k == v for k, v in found.items()):
+        return manifest
+    frame = manifest.frame.assign(label=manifest.frame["label"].map(found))
+    return Manifest(frame, manifest.root, manifest.name, excluded=manifest.excluded)
+
+
 def check_classes(
     manifest: Manifest, classes: list[str] | None, malignant: list[str]
 ) -> tuple[Manifest, list[str], list[str]]:
@@ -48,20 +74,7 @@ def check_classes(
     ``melanoma`` for ISIC 2017); a label that fits no class stops the run.
     """
     if classes:
-        space = LabelSpace(classes, name="data.classes")
-        found, unknown = space.mapping(manifest.frame["label"].unique())
-        if unknown:
-            raise ConfigError(
-                f"the data has classes {sorted(map(str, unknown))} that data.classes="
-                f"{list(classes)} does not list",
-                file=manifest.name,
-                column="label",
-                expected=space.expected(),
-                fix="add them to data.classes (the model's output order) or filter the manifest",
-            )
-        if any(k != v for k, v in found.items()):
-            frame = manifest.frame.assign(label=manifest.frame["label"].map(found))
-            manifest = Manifest(frame, manifest.root, manifest.name, excluded=manifest.excluded)
+        manifest = labels_as_classes(manifest, classes)
     present = manifest.classes
     if not classes:
         classes = present
