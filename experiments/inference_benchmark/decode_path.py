@@ -42,6 +42,7 @@ from skinml.imaging.quality import quality_measures
 from skinml.imaging.read import decode_image
 from skinml.predict import ImagePredictor, predict_to_csv
 from skinml.stats import bootstrap_ci
+from skinml.tracking.provenance import git_commit
 
 
 def rss_mib() -> float:
@@ -246,6 +247,8 @@ def main() -> None:
             "platform": platform.platform(),
         },
         "started_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "git_commit": git_commit(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }
     print("agreement ...", flush=True)
     results["agreement"] = {

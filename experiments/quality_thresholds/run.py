@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import platform
+import sys
 import tempfile
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from tqdm import tqdm
 from skinml.imaging import quality
 from skinml.imaging.read import decode_image, read_image
 from skinml.stats.proportion import wilson_ci
+from skinml.tracking.provenance import git_commit
 
 #: degraded copy -> (the flag it should raise, strength). "mild" copies show where the
 #: thresholds stop seeing a problem; the goal (>= 90 % flagged) is on the strong ones.
@@ -164,6 +166,10 @@ def main() -> None:
     mild = checked & frame.kind.str.endswith("_mild")
     results["degraded_mild_flagged_rate_all"] = rate(frame[mild]["quality_flags"])
     results["machine"] = {"python": platform.python_version(), "cpu_count": os.cpu_count()}
+    results["provenance"] = {
+        "git_commit": git_commit(),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(
