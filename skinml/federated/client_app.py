@@ -86,6 +86,17 @@ def _source(cfg: Any):
     return _SOURCES[key]
 
 
+def _global_model_here(msg: Message, context: Context) -> tuple[Any, Any, dict]:
+    """(config, this site's data, the server's global weights as a state dict) for a query."""
+    from skinml.federated.local import build_model
+
+    config = msg.content[CONFIG]
+    cfg = client_config(config)
+    data = _site_data(config, context, cfg)
+    template = build_model(cfg, len(data.classes)).state_dict()
+    return cfg, data, arrays_to_state(msg.content[ARRAYS], template)
+
+
 def _reply(msg: Message, records: dict[str, Any], site: str) -> Message:
     return Message(RecordDict({**records, SITE: ConfigRecord({"site": site})}), reply_to=msg)
 
@@ -191,14 +202,10 @@ def make_client_app(mods: list | None = None) -> ClientApp:
         import numpy as np
         import torch
 
-        from skinml.federated.local import build_model, predict
+        from skinml.federated.local import predict
         from skinml.training.run_evaluation import validation_metrics
 
-        config = msg.content[CONFIG]
-        cfg = client_config(config)
-        data = _site_data(config, context, cfg)
-        template = build_model(cfg, len(data.classes)).state_dict()
-        state = arrays_to_state(msg.content[ARRAYS], template)
+        cfg, data, state = _global_model_here(msg, context)
         logits = predict(data, cfg, state, "val")
         targets = data.targets["val"]
         loss = float(
@@ -218,13 +225,9 @@ def make_client_app(mods: list | None = None) -> ClientApp:
     @app.query(PREDICT)
     def predict_splits(msg: Message, context: Context) -> Message:
         """The final model's logits on validation and test, for pooled calibration."""
-        from skinml.federated.local import build_model, predict
+        from skinml.federated.local import predict
 
-        config = msg.content[CONFIG]
-        cfg = client_config(config)
-        data = _site_data(config, context, cfg)
-        template = build_model(cfg, len(data.classes)).state_dict()
-        state = arrays_to_state(msg.content[ARRAYS], template)
+        cfg, data, state = _global_model_here(msg, context)
         logits = {s: predict(data, cfg, state, s) for s in ("val", "test")}
         return _reply(msg, {"predictions": predictions_record(data, logits)}, data.site)
 
