@@ -55,6 +55,52 @@ class RoundRecord:
         }
 
 
+def nodes_needed(strategy: Any, phase: str) -> int:
+    """Connected hospitals Flower's sampling waits for before a ``train``/``evaluate`` phase.
+
+    Flower's ``sample_nodes`` polls until ``max(min_available_nodes, min_<phase>_nodes)``
+    nodes are connected and never gives up, so a hospital that disconnected for good would
+    hang the federation; :func:`wait_for_nodes` bounds that wait.
+    """
+    inner = getattr(strategy, "strategy", strategy)  # the DP wrapper holds the real one
+    if not getattr(inner, f"fraction_{phase}", 1.0):
+        return 0  # this phase is off: Flower sends nothing
+    return max(
+        int(getattr(inner, "min_available_nodes", 1)), int(getattr(inner, f"min_{phase}_nodes", 1))
+    )
+
+
+def wait_for_nodes(
+    grid: Any, n: int, timeout: float, sites_by_node: dict[int, str] | None = None, when: str = ""
+) -> list[int]:
+    """Node ids once ``n`` hospitals are connected; a :class:`FederationError` after ``timeout``.
+
+    Deployment nodes connect in their own time and may drop out (the SuperLink marks a node
+    offline after two missed heartbeats, about a minute); the error names the hospitals that
+    are not connected when they are known.
+    """
+    t0, told = time.monotonic(), False
+    while True:
+        nodes = sorted(grid.get_node_ids())
+        if len(nodes) >= n:
+            return nodes
+        missing = sorted(s for node, s in (sites_by_node or {}).items() if node not in nodes)
+        gone = f" (not connected: {', '.join(missing)})" if missing else ""
+        if time.monotonic() - t0 > timeout:
+            raise FederationError(
+                f"{len(nodes)} of the {n} hospitals needed{when} are connected after "
+                f"{timeout:.0f} s{gone}",
+                fix="start (or restart) a flower-supernode at each hospital (README: Federated "
+                "training) and resume with resume=auto, or lower "
+                "federation.strategy.min_available_nodes / min_train_nodes / min_evaluate_nodes "
+                "so the federation goes on without them",
+            )
+        if not told:
+            log.warning("waiting up to %.0f s for %d hospitals%s%s", timeout, n, when, gone)
+            told = True
+        time.sleep(1.0)
+
+
 def site_of(msg: Any, sites_by_node: dict[int, str]) -> str:
     """The site that sent a reply (its own word, else the name learnt before round 1)."""
     if msg.has_content() and SITE in msg.content.config_records:
@@ -65,28 +111,29 @@ def site_of(msg: Any, sites_by_node: dict[int, str]) -> str:
 def failures(
     sent: list[Any], replies: list[Any], sites_by_node: dict[int, str], phase: str
 ) -> list[dict[str, str]]:
-    """Hospitals whose reply was an error, or that did not reply before the timeout."""
-    out = []
-    answered = set()
+    """Hospitals whose reply was an error, or that did not reply before the timeout.
+
+    A reply is matched to the message it answers, not to its sender: when a node has gone
+    offline the SuperLink itself answers in its place ("Node Unavailable"), from its own
+    node id.
+    """
+    dst_of = {m.metadata.message_id: m.metadata.dst_node_id for m in sent}
+
+    def failure(node: int, reason: str) -> dict[str, str]:
+        return {"site": sites_by_node.get(node, f"node {node}"), "phase": phase, "reason": reason}
+
+    out, answered = [], set()
     for r in replies:
-        answered.add(r.metadata.src_node_id)
+        node = dst_of.get(r.metadata.reply_to_message_id, r.metadata.src_node_id)
+        answered.add(node)
         if r.has_error():
-            out.append(
-                {
-                    "site": sites_by_node.get(r.metadata.src_node_id, str(r.metadata.src_node_id)),
-                    "phase": phase,
-                    "reason": str(r.error.reason)[-500:],
-                }
-            )
-    for m in sent:
-        if m.metadata.dst_node_id not in answered:
-            out.append(
-                {
-                    "site": sites_by_node.get(m.metadata.dst_node_id, str(m.metadata.dst_node_id)),
-                    "phase": phase,
-                    "reason": "no reply before the round timeout (disconnected or too slow)",
-                }
-            )
+            out.append(failure(node, str(r.error.reason)[-500:]))
+    silent = "no reply before the round timeout (disconnected or too slow)"
+    out += [
+        failure(m.metadata.dst_node_id, silent)
+        for m in sent
+        if m.metadata.dst_node_id not in answered
+    ]
     return out
 
 
@@ -150,6 +197,8 @@ class RoundLoop:
     """Runs rounds ``start..rounds`` of ``strategy`` on ``grid``.
 
     Args:
+        node_timeout: how long a phase waits for the strategy's minimum number of connected
+            hospitals (``federation.node_timeout_s``) before the federation stops.
         train_step: optional replacement of the training half of a round (SecAgg+):
             ``(round, arrays, config) -> (arrays, train metrics, site figures, failed,
             bytes to clients, bytes from clients)``.
@@ -163,6 +212,7 @@ class RoundLoop:
     min_replies: int
     sites_by_node: dict[int, str]
     make_config: Callable[[int], Any]
+    node_timeout: float = 600.0
     train_step: Callable[..., tuple] | None = None
     on_round_end: Callable[[RoundRecord, Any], None] | None = None
 
@@ -171,6 +221,7 @@ class RoundLoop:
             t0 = time.perf_counter()
             record = RoundRecord(round=rnd)
             before = arrays
+            self._await_nodes(rnd, "train")
             if self.train_step is not None:
                 arrays, train, sites, failed, down, up = self.train_step(
                     rnd, arrays, self.make_config(rnd)
@@ -195,6 +246,12 @@ class RoundLoop:
             if self.on_round_end is not None:
                 self.on_round_end(record, arrays)
         return arrays
+
+    def _await_nodes(self, rnd: int, phase: str) -> None:
+        needed = nodes_needed(self.strategy, phase)
+        if needed:
+            wait_for_nodes(self.grid, needed, self.node_timeout, self.sites_by_node,
+                           f" for round {rnd} ({phase})")  # fmt: skip
 
     def _replies(self, messages: list[Any], rnd: int, phase: str) -> tuple[list, list]:
         replies = list(self.grid.send_and_receive(messages, timeout=self.timeout))
@@ -228,6 +285,7 @@ class RoundLoop:
         return new, train, sites, failed, down, up
 
     def _evaluate(self, rnd: int, arrays: Any, record: RoundRecord) -> None:
+        self._await_nodes(rnd, "evaluate")
         messages = list(
             self.strategy.configure_evaluate(rnd, arrays, self.make_config(rnd), self.grid)
         )

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,13 @@ from skinml.federated.client_app import (
     SKINML_CONFIG,
 )
 from skinml.federated.messages import CONFIG, DESCRIBE, PREDICT, SITE, state_to_arrays
-from skinml.federated.rounds import CHECKPOINT, FederationError, RoundLoop, failures
+from skinml.federated.rounds import (
+    CHECKPOINT,
+    FederationError,
+    RoundLoop,
+    failures,
+    wait_for_nodes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -45,29 +50,20 @@ def client_yaml(cfg: Any) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(part))
 
 
-def wait_for_nodes(grid: Grid, n: int, timeout: float) -> list[int]:
-    """Node ids once ``n`` hospitals are connected (deployment nodes connect in their time)."""
-    t0 = time.monotonic()
-    while True:
-        nodes = sorted(grid.get_node_ids())
-        if len(nodes) >= n:
-            return nodes
-        if time.monotonic() - t0 > timeout:
-            raise FederationError(
-                f"{len(nodes)} of the {n} hospitals needed are connected after {timeout:.0f} s",
-                fix="start a flower-supernode at each hospital (README: Federated training), "
-                "or lower federation.strategy.min_available_nodes",
-            )
-        time.sleep(1.0)
-
-
-def ask_all(grid: Grid, nodes: list[int], action: str, content: RecordDict, timeout: float):
-    """Send one query to every node; returns ``(replies, failed)``."""
+def ask_all(
+    grid: Grid,
+    nodes: list[int],
+    action: str,
+    content: RecordDict,
+    timeout: float,
+    sites_by_node: dict[int, str] | None = None,
+):
+    """Send one query to every node; returns ``(replies, failed)``, failures named by site."""
     messages = [
         Message(content=content, message_type=f"query.{action}", dst_node_id=n) for n in nodes
     ]
     replies = list(grid.send_and_receive(messages, timeout=timeout))
-    return replies, failures(messages, replies, {}, action)
+    return replies, failures(messages, replies, sites_by_node or {}, action)
 
 
 def describe_sites(grid: Grid, nodes: list[int], config: ConfigRecord, cfg: Any, timeout: float):
@@ -82,7 +78,7 @@ def describe_sites(grid: Grid, nodes: list[int], config: ConfigRecord, cfg: Any,
     if failed:
         raise FederationError(
             "before round 1, hospitals could not read their data: "
-            + "; ".join(f"node {f['site']}: {_last_line(f['reason'])}" for f in failed),
+            + "; ".join(f"{f['site']}: {_last_line(f['reason'])}" for f in failed),
             fix="fix the data at those hospitals (the node log has the details) and restart",
         )
     sites_by_node, counts, prints, units = {}, [], {}, set()
@@ -151,7 +147,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
         )
 
     needed = len(sites) if sites else int(fed.strategy.min_available_nodes)
-    nodes = wait_for_nodes(grid, needed, timeout)
+    nodes = wait_for_nodes(grid, needed, float(fed.node_timeout_s), when=" before round 1")
     sites_by_node, counts, prints, unit, warnings = describe_sites(
         grid, nodes, make_config(0), cfg, timeout
     )
@@ -234,6 +230,7 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
             min_replies=int(fed.min_replies),
             sites_by_node=sites_by_node,
             make_config=make_config,
+            node_timeout=float(fed.node_timeout_s),
             train_step=train_step,
             on_round_end=on_round_end,
         )
@@ -248,7 +245,9 @@ def federate(grid: Grid, cfg: Any, run_dir: Path, sites: list[str] | None = None
         full.update({k: v.to(full[k].dtype) for k, v in state.items()})
         model.load_state_dict(full)
         content = RecordDict({CONFIG: make_config(int(fed.rounds)), "arrays": arrays})
-        replies, failed = ask_all(grid, sorted(sites_by_node), PREDICT, content, timeout)
+        replies, failed = ask_all(
+            grid, sorted(sites_by_node), PREDICT, content, timeout, sites_by_node
+        )
         predictions = {
             str(r.content[SITE]["site"]): {
                 k: v.numpy() for k, v in r.content["predictions"].items()

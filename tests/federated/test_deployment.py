@@ -1,4 +1,4 @@
-"""Separate processes on localhost: one SuperLink, one SuperNode per hospital, 2 rounds.
+"""Separate processes on localhost: one SuperLink, one SuperNode per hospital.
 
 Each hospital's node gets only its own manifest (its own rows, absolute image paths) in
 ``--node-config``; the researcher's ``skinml-federate federation.mode=deployment`` submits
@@ -56,7 +56,17 @@ def _wait_for(log: Path, text: str, count: int = 1, timeout: float = 60) -> None
     raise AssertionError(f"{text!r} not in {log} after {timeout} s:\n{log.read_text()[-2000:]}")
 
 
-def test_superlink_and_one_supernode_per_hospital(two_sites, tmp_path):
+def _count(log: Path, text: str) -> int:
+    return log.read_text(errors="replace").count(text) if log.is_file() else 0
+
+
+def test_superlink_one_supernode_per_hospital_and_a_node_that_disconnects(two_sites, tmp_path):
+    """Two full rounds with both hospitals; then hospital_b's node dies mid-round 3.
+
+    The node is killed (SIGKILL, no goodbye) once it has received round 3's training
+    message. The SuperLink marks it offline after two missed heartbeats; the round goes on
+    with hospital_a (the strategy's minimums are 1), and the run records the failure.
+    """
     frame = pd.read_csv(two_sites)
     manifests = {}
     for site in SITES:
@@ -65,6 +75,7 @@ def test_superlink_and_one_supernode_per_hospital(two_sites, tmp_path):
         manifests[site] = tmp_path / f"{site}.csv"
         own.to_csv(manifests[site], index=False)
     link_port = free_port()
+    nodes: dict[str, subprocess.Popen] = {}
     procs: list[subprocess.Popen] = []
     try:
         link_log = tmp_path / "superlink.log"
@@ -78,41 +89,63 @@ def test_superlink_and_one_supernode_per_hospital(two_sites, tmp_path):
         _wait_for(link_log, "Application startup complete")
         for site in SITES:
             node_config = f"manifest='{manifests[site]}' site='{site}'"
-            procs.append(
-                _start(
-                    [str(BIN / "flower-supernode"), "--insecure",
-                     "--superlink", f"127.0.0.1:{link_port}", "--port", str(free_port()),
-                     "--node-config", node_config],
-                    tmp_path / f"node_{site}.log",
-                )
+            nodes[site] = _start(
+                [str(BIN / "flower-supernode"), "--insecure",
+                 "--superlink", f"127.0.0.1:{link_port}", "--port", str(free_port()),
+                 "--node-config", node_config],
+                tmp_path / f"node_{site}.log",
             )  # fmt: skip
+            procs.append(nodes[site])
         _wait_for(link_log, "Activated node_id", count=len(SITES))
         overrides = federate_overrides(
             two_sites,
             tmp_path,
             "federation.mode=deployment",
             f"federation.deployment.superlink=127.0.0.1:{link_port}",
+            "federation.rounds=3",
+            "federation.strategy.min_available_nodes=1",
+            "federation.strategy.min_train_nodes=1",
+            "federation.strategy.min_evaluate_nodes=1",
+            "federation.min_replies=1",
             "hydra.run.dir=" + str(tmp_path / "run"),
         )
         # the researcher's command; data.source is not read in a deployment
-        done = subprocess.run(
-            [str(BIN / "skinml-federate"), *overrides],
-            capture_output=True,
-            text=True,
-            timeout=500,
-            env={**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"},
-        )
+        federate_log = tmp_path / "federate.log"
+        federate = _start([str(BIN / "skinml-federate"), *overrides], federate_log)
+        procs.append(federate)
+        node_b_log = tmp_path / "node_hospital_b.log"
+        t0 = time.monotonic()
+        while _count(node_b_log, "Receiving: train message") < 3:
+            assert federate.poll() is None, federate_log.read_text()[-3000:]
+            assert time.monotonic() - t0 < 400, node_b_log.read_text()[-2000:]
+            time.sleep(0.2)
+        os.killpg(nodes["hospital_b"].pid, signal.SIGKILL)  # mid-round 3, no goodbye
+        federate.wait(timeout=400)
     finally:
         _stop(procs)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    assert "skinml-federate finished: 2 rounds, sites ['hospital_a', 'hospital_b']" in done.stdout
+    out = federate_log.read_text(errors="replace")
+    assert federate.returncode == 0, out[-4000:]
+    assert "skinml-federate finished: 3 rounds, sites ['hospital_a', 'hospital_b']" in out
     import json
 
     outcome = json.loads((tmp_path / "run" / "federation.json").read_text())
-    assert [r["round"] for r in outcome["rounds"]] == [1, 2]
-    assert outcome["failed"] == []
-    assert set(outcome["per_site_test"]) == set(SITES)
-    assert outcome["metrics"]["test_macro_auc"] > 0.75
+    rounds = outcome["rounds"]
+    assert [r["round"] for r in rounds] == [1, 2, 3]
+    # rounds 1-2: both hospitals trained and validated
+    for r in rounds[:2]:
+        assert r["failed"] == []
+        assert set(r["sites"]) == set(SITES)
+        assert all("train_loss" in r["sites"][s] for s in SITES)
+    # round 3: hospital_b's training reply never came; hospital_a carried the round
+    failed3 = [(f["site"], f["phase"]) for f in rounds[2]["failed"]]
+    assert ("hospital_b", "train") in failed3
+    assert set(failed3) <= {("hospital_b", "train"), ("hospital_b", "evaluate")}
+    assert "train_loss" in rounds[2]["sites"]["hospital_a"]
+    assert "train_loss" not in rounds[2]["sites"].get("hospital_b", {})
+    # the final predictions came from hospital_a only; the failure is on record
+    assert ("hospital_b", "predict") in [(f["site"], f["phase"]) for f in outcome["failed"]]
+    assert set(outcome["per_site_test"]) == {"hospital_a"}
+    assert outcome["metrics"]["test_macro_auc"] > 0.6
     # the server never had a split manifest: the export was verified on the CC0 sample
     assert not (tmp_path / "run" / "split_manifest.csv").exists()
     assert (tmp_path / "run" / "verify_manifest.csv").is_file()

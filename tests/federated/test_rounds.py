@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from flwr.app import Array, ArrayRecord
 
 from skinml.federated.rounds import keep_dtypes
@@ -28,3 +29,74 @@ def test_rounds_to_converge_is_the_first_round_near_the_best_validation_loss():
     ]
     assert rounds_to_converge(history) == 2  # 0.999 is within 1 % of the best, 0.99
     assert rounds_to_converge([]) is None
+
+
+def _sent(message_id: str, node: int):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(metadata=SimpleNamespace(message_id=message_id, dst_node_id=node))
+
+
+def _reply(to: str, src: int, error: str | None = None):
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        metadata=SimpleNamespace(reply_to_message_id=to, src_node_id=src),
+        has_error=lambda: error is not None,
+        error=SimpleNamespace(reason=error),
+    )
+
+
+def test_a_reply_the_superlink_makes_for_an_offline_node_names_that_hospital():
+    from skinml.federated.rounds import failures
+
+    sites = {11: "north", 12: "south", 13: "east"}
+    sent = [_sent("m11", 11), _sent("m12", 12), _sent("m13", 13)]
+    replies = [
+        _reply("m11", 11),
+        _reply("m12", 1, "Error: Node Unavailable"),  # the SuperLink (node 1) answers for 12
+    ]
+    assert failures(sent, replies, sites, "train") == [
+        {"site": "south", "phase": "train", "reason": "Error: Node Unavailable"},
+        {
+            "site": "east",
+            "phase": "train",
+            "reason": "no reply before the round timeout (disconnected or too slow)",
+        },
+    ]
+
+
+def test_nodes_needed_is_what_flowers_sampling_waits_for():
+    from flwr.serverapp.strategy import DifferentialPrivacyServerSideFixedClipping, FedAvg
+
+    from skinml.federated.rounds import nodes_needed
+
+    fedavg = FedAvg(min_available_nodes=2, min_train_nodes=3, min_evaluate_nodes=1)
+    assert nodes_needed(fedavg, "train") == 3
+    assert nodes_needed(fedavg, "evaluate") == 2
+    dp = DifferentialPrivacyServerSideFixedClipping(fedavg, 1.0, 1.0, 3)
+    assert nodes_needed(dp, "train") == 3
+    assert nodes_needed(FedAvg(fraction_evaluate=0.0, min_available_nodes=2), "evaluate") == 0
+
+
+class _Grid:
+    """Connected node ids as the SuperLink reports them, one list per call."""
+
+    def __init__(self, *calls: list[int]):
+        self.calls = list(calls)
+
+    def get_node_ids(self) -> list[int]:
+        return self.calls.pop(0) if len(self.calls) > 1 else self.calls[0]
+
+
+def test_a_hospital_that_stays_offline_stops_the_federation_with_its_name():
+    from skinml.federated.rounds import FederationError, wait_for_nodes
+
+    sites = {11: "north", 12: "south"}
+    assert wait_for_nodes(_Grid([11], [11, 12]), 2, 30, sites) == [11, 12]  # came back
+    with pytest.raises(FederationError) as err:
+        wait_for_nodes(_Grid([11]), 2, 0.5, sites, " for round 3 (train)")
+    text = str(err.value)
+    assert "1 of the 2 hospitals needed for round 3 (train) are connected" in text
+    assert "not connected: south" in text and "resume=auto" in text
+    assert "min_train_nodes" in text
