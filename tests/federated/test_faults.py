@@ -55,22 +55,3 @@ def test_a_failing_hospital_is_recorded_and_a_restarted_server_resumes(two_sites
         "round/failed",
     )
     assert [m.step for m in failures] == [2]
-
-
-def test_too_few_replies_stop_the_federation_with_the_reason(two_sites, tmp_path):
-    from skinml.federated.rounds import FederationError
-
-    with pytest.raises(FederationError) as err:
-        run_federation(
-            two_sites,
-            tmp_path,
-            tmp_path / "run",
-            "federation.rounds=1",
-            "federation.drill.fail_site=hospital_a",
-            "federation.drill.fail_round=1",
-            "federation.min_replies=2",
-            *QUICK,
-        )
-    text = str(err.value)
-    assert "round 1 (train): 1 of 2 hospitals answered" in text
-    assert "hospital_a" in text and "failure drill" in text and "resume=auto" in text

@@ -100,3 +100,36 @@ def test_a_hospital_that_stays_offline_stops_the_federation_with_its_name():
     assert "1 of the 2 hospitals needed for round 3 (train) are connected" in text
     assert "not connected: south" in text and "resume=auto" in text
     assert "min_train_nodes" in text
+
+
+class _AnsweringGrid(_Grid):
+    """A grid whose hospitals answer with ``replies``: one per sent message id."""
+
+    def __init__(self, replies: dict[str, object]):
+        super().__init__([11, 12])
+        self.replies = replies
+
+    def send_and_receive(self, messages, timeout):
+        return [self.replies[m.metadata.message_id] for m in messages]
+
+
+def test_too_few_replies_stop_the_federation_with_each_hospitals_reason():
+    from skinml.federated.rounds import FederationError, RoundLoop
+
+    grid = _AnsweringGrid(
+        {"m11": _reply("m11", 11, "Traceback ...\nDrillFailure: failure drill"),
+         "m12": _reply("m12", 1, "Error: Node Unavailable")}
+    )  # fmt: skip
+    loop = RoundLoop(grid=grid, strategy=None, rounds=1, timeout=5, min_replies=1,
+                     sites_by_node={11: "north", 12: "south"}, make_config=dict)  # fmt: skip
+    with pytest.raises(FederationError) as err:
+        loop._replies([_sent("m11", 11), _sent("m12", 12)], 1, "train")
+    text = str(err.value)
+    assert "round 1 (train): 0 of 2 hospitals answered" in text
+    assert "fewer than federation.min_replies=1" in text
+    assert "north: DrillFailure: failure drill" in text  # the last line of each reason
+    assert "south: Error: Node Unavailable" in text
+    assert "resume=auto" in text
+    loop.min_replies = 0
+    replies, failed = loop._replies([_sent("m11", 11), _sent("m12", 12)], 1, "train")
+    assert [f["site"] for f in failed] == ["north", "south"] and len(replies) == 2
