@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="keep depthwise convolutions in float (default: skinml's measured recipe)",
     )
+    p.add_argument(
+        "--int8-reduce-range",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="7-bit int8 weights, safe on CPUs without VNNI (default: on; --no-int8-reduce-range "
+        "for full 8-bit weights when every CPU that runs the file has VNNI)",
+    )
     p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: exporter's)")
     p.add_argument(
         "--manifest", type=Path, default=None, help="split manifest CSV, if it moved since training"
@@ -145,6 +152,7 @@ def _recipe(args: argparse.Namespace):
         "calibration": args.int8_calibration,
         "percentile": args.int8_percentile,
         "float_depthwise": args.int8_float_depthwise,
+        "reduce_range": args.int8_reduce_range,
     }
     return replace(Int8Recipe(), **{k: v for k, v in chosen.items() if v is not None})
 

@@ -84,6 +84,20 @@ def test_graph_has_dynamic_batch_and_matches_torch(exported):
     assert cam.shape[:2] == (5, 3) and cam.shape[2] == INPUT_SIZE[0] // 32
 
 
+def int8_weight_range(path) -> tuple[int, int]:
+    """Smallest and largest stored value over the int8 weight tensors of a QDQ model."""
+    import onnx
+    from onnx import numpy_helper
+
+    values = [
+        numpy_helper.to_array(t)
+        for t in onnx.load(str(path)).graph.initializer
+        if t.data_type == onnx.TensorProto.INT8 and len(t.dims) == 4  # conv weights
+    ]
+    assert values, "no int8 convolution weights in the model"
+    return min(int(v.min()) for v in values), max(int(v.max()) for v in values)
+
+
 def test_int8_model_reports_its_accuracy_against_fp32(exported):
     meta = read_metadata(exported.int8_path)
     q = meta.extra["quantization"]
@@ -99,6 +113,10 @@ def test_int8_model_reports_its_accuracy_against_fp32(exported):
     sess = ort.InferenceSession(str(exported.int8_path), providers=["CPUExecutionProvider"])
     nodes = __import__("onnx").load(str(exported.int8_path)).graph.node
     assert {"QuantizeLinear", "DequantizeLinear"} <= {n.op_type for n in nodes}
+    # 7-bit weights by default: no 16-bit saturation on CPUs without VNNI
+    assert q["weight_type"] == "int8 (per-channel, 7-bit range)"
+    lo, hi = int8_weight_range(exported.int8_path)
+    assert -64 <= lo < 0 < hi <= 64  # onnxruntime: symmetric [-64, 64]; 2 x 255 x 64 < 2**15
     # the stem stays in float: a convolution still reads the raw input image
     assert q["float_stem_nodes"] >= 1
     assert any(n.op_type == "Conv" and n.input[0] == "image" for n in nodes)

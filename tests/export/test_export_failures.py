@@ -168,6 +168,7 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
                 "--int8-percentile",
                 "99.9",
                 "--int8-float-depthwise",
+                "--no-int8-reduce-range",
             ]
         )
     assert code == 0, buf.getvalue()
@@ -175,6 +176,11 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
     q = read_metadata(out.with_name("model.int8.onnx")).extra["quantization"]
     assert q["activation_type"] == "uint8 (per-tensor, percentile 99.9)"
     assert q["calibration_images"] == 20 and q["float_stem_nodes"] >= 1
+    assert q["weight_type"] == "int8 (per-channel)"  # full 8-bit range asked for
+    from tests.export.test_export import int8_weight_range
+
+    lo, hi = int8_weight_range(out.with_name("model.int8.onnx"))
+    assert lo < -64 or hi > 64
     card = out.with_name("model.int8.card.md").read_text()
     assert "percentile 99.9" in card and "kept in float: stem" in card
 
