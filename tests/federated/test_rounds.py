@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 import pytest
 from flwr.app import Array, ArrayRecord
@@ -32,14 +34,10 @@ def test_rounds_to_converge_is_the_first_round_near_the_best_validation_loss():
 
 
 def _sent(message_id: str, node: int):
-    from types import SimpleNamespace
-
     return SimpleNamespace(metadata=SimpleNamespace(message_id=message_id, dst_node_id=node))
 
 
 def _reply(to: str, src: int, error: str | None = None):
-    from types import SimpleNamespace
-
     return SimpleNamespace(
         metadata=SimpleNamespace(reply_to_message_id=to, src_node_id=src),
         has_error=lambda: error is not None,
