@@ -76,7 +76,8 @@ def summary_lines(outcome) -> list[str]:
         f"  test malignant spec.   {ci('test_malignant_specificity')}",
         "  ECE before/after temperature scaling: "
         f"{m.get('test_ece_before_calibration', float('nan')):.3f} / "
-        f"{m.get('test_ece_after_calibration', float('nan')):.3f}",
+        f"{m.get('test_ece_after_calibration', float('nan')):.3f} (plug-in); "
+        f"bias-corrected {ci('test_ece')}",
         "",
         f"  run directory : {outcome.run_dir}",
         f"  run report    : {outcome.run_dir / 'index.html'}  (open it in a browser)",

@@ -3,9 +3,10 @@
 PRODUCT.md: every reported metric on real data carries a confidence interval
 and says which split, how many cases and which seed. Proportions (accuracy,
 malignant sensitivity and specificity) get Wilson score intervals on their real
-counts, because a bootstrap of 8/8 collapses to "1.000 [1.000, 1.000]"; AUC,
-balanced accuracy and ECE get percentile bootstrap intervals (patients
-resampled as clusters). ``Evaluation`` keeps this together and turns it into
+counts, because a bootstrap of 8/8 collapses to "1.000 [1.000, 1.000]"; AUC and
+balanced accuracy get percentile bootstrap intervals (patients resampled as
+clusters); the ECE, which is biased upwards, its bias-corrected estimate and basic
+bootstrap interval. ``Evaluation`` keeps this together and turns it into
 MLflow metrics, an interval table, a JSON document, or the model file's
 ``MetricWithCI`` records.
 """
@@ -54,9 +55,6 @@ HEADLINE = (
 )
 #: headline metrics that are proportions k/n (Wilson intervals on their counts)
 PROPORTIONS = ("accuracy", "malignant_sensitivity", "malignant_specificity")
-#: how ``interval_table`` and the model file name the bootstrap interval
-BOOTSTRAP = "percentile bootstrap"
-
 Interval = BootstrapCI | ProportionCI
 
 
@@ -84,19 +82,29 @@ def safe_bootstrap(
     n_bootstrap: int,
     seed: int,
     groups: np.ndarray | None,
+    bias_corrected: bool = False,
 ) -> BootstrapCI:
     """``bootstrap_ci`` that reports an undefined metric as NaN instead of raising.
 
     A metric can be undefined on a whole split (malignant sensitivity with no
     malignant case); the report must show that, not crash. ``n_bootstrap=0``
-    gives the point estimate alone.
+    gives the point estimate alone. ``bias_corrected`` is for metrics in [0, 1]
+    that are biased upwards, i.e. the ECE (see :func:`~skinml.stats.bootstrap_ci`).
     """
     n = len(arrays[0])
     nan = float("nan")
     try:
         if n_bootstrap <= 0:
             return BootstrapCI(float(metric(*arrays)), nan, nan, n, 0, seed)
-        return bootstrap_ci(metric, *arrays, n_bootstrap=n_bootstrap, seed=seed, groups=groups)
+        return bootstrap_ci(
+            metric,
+            *arrays,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            groups=groups,
+            bias_corrected=bias_corrected,
+            bounds=(0.0, 1.0),
+        )
     except ValueError:
         return BootstrapCI(nan, nan, nan, n, max(n_bootstrap, 0), seed)
 
@@ -176,10 +184,11 @@ class Evaluation:
             (``patients``, or ``lesions``/``images`` where the data has no patient IDs).
 
     Note:
-        The ECE is biased upwards in small samples and more so in bootstrap
-        resamples (duplicated cases), so its percentile interval can sit above
-        the point estimate when the model is well calibrated. Read it as the
-        range of ECE a sample of this size shows, not as a symmetric error bar.
+        The binned ECE is biased upwards (noise in each bin only adds to its gap), the
+        more so the smaller the sample, so a percentile interval could lie entirely
+        above it. When bootstrapped, ``ece`` holds the bias-corrected estimate with
+        the basic bootstrap interval (the estimate always lies inside) and
+        ``plugin`` the uncorrected one, as the reliability diagram draws it.
     """
 
     headline: dict[str, Interval]
@@ -259,7 +268,7 @@ class Evaluation:
                     "value": ci.value,
                     "ci_low": ci.ci_low,
                     "ci_high": ci.ci_high,
-                    "interval": ci.method if prop else BOOTSTRAP,
+                    "interval": ci.method,
                     "successes": ci.successes if prop else None,
                     "denominator": ci.n if prop else self.n,
                     "n_bootstrap": ci.n_bootstrap,
@@ -270,6 +279,9 @@ class Evaluation:
         return pd.DataFrame(rows)
 
     def _note(self, name: str) -> str:
+        plugin = getattr(self.headline[name], "plugin", None)
+        if plugin is not None:
+            return f"bias-corrected; uncorrected (plug-in) {plugin:.4f}"
         if name in ("malignant_sensitivity", "malignant_specificity"):
             return self.rule_text()
         if name in ("accuracy", "balanced_accuracy"):
@@ -302,7 +314,7 @@ class Evaluation:
                 n=self.n,
                 n_bootstrap=ci.n_bootstrap if prop else self.n_bootstrap,
                 seed=self.seed,
-                interval=ci.method if prop else BOOTSTRAP,
+                interval=ci.method,
                 numerator=ci.successes if prop else None,
                 denominator=ci.n if prop else None,
             )
@@ -458,7 +470,14 @@ def evaluate(
         jobs = [j for j in jobs if not j[0].startswith("malignant_")]
     headline: dict[str, Interval] = {}
     for name, fn, arrays in tqdm(jobs, desc=f"bootstrap {split}", leave=False, disable=None):
-        headline[name] = safe_bootstrap(fn, *arrays, n_bootstrap=n_bootstrap, seed=seed, groups=g)
+        headline[name] = safe_bootstrap(
+            fn,
+            *arrays,
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            groups=g,
+            bias_corrected=name.startswith("ece"),
+        )
     headline.update(
         _proportions(y, pred, y_mal, flag, bool(mal_idx), n_bootstrap=n_bootstrap, seed=seed, g=g)
     )

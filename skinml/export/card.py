@@ -51,6 +51,7 @@ def _interval_name(v: MetricWithCI) -> str:
         "wilson": "Wilson",
         "wilson+cluster_bootstrap": "Wilson ∪ cluster bootstrap (patients, or lesions)",
         "percentile bootstrap": "bootstrap",
+        "bias-corrected basic bootstrap": "bias-corrected bootstrap",
     }
     return names.get(v.interval, v.interval)
 
@@ -208,7 +209,8 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         "",
         f"- method {cal.method}, temperature {cal.temperature:.4g}, fitted on {cal.fitted_on}; "
         f"applied in the graph: {'yes' if cal.applied_in_graph else 'no'}",
-        f"- ECE before {_fmt(cal.ece_before)}, after {_fmt(cal.ece_after)}",
+        f"- ECE before {_fmt(cal.ece_before)}, after {_fmt(cal.ece_after)} (plug-in, "
+        "15 bins; the metrics table gives the bias-corrected ECE with its interval)",
         *(
             [f"- test-time augmentation: {describe_tta(m)}"]
             if m.task == "image_classification"
@@ -234,8 +236,9 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
     if m.metrics:
         lines += [
             "Proportions (accuracy, sensitivity, specificity) are shown as counts with Wilson "
-            "score intervals; AUC, balanced accuracy and ECE with percentile bootstrap "
-            "intervals. Accuracy uses the arg-max class; malignant sensitivity and specificity "
+            "score intervals; AUC and balanced accuracy with percentile bootstrap intervals; "
+            "ECE, which small samples overestimate, bias-corrected with its basic bootstrap "
+            "interval. Accuracy uses the arg-max class; malignant sensitivity and specificity "
             "use the malignant operating threshold above.",
             "",
             "| metric | split | value | 95% CI | interval | n | bootstrap | seed |",

@@ -102,7 +102,8 @@ class MetricWithCI:
     """A metric with its 95% interval and what it was measured on.
 
     ``interval`` says how the interval was computed: ``"percentile bootstrap"`` (AUC,
-    ECE, balanced accuracy), ``"wilson"`` for a proportion, or
+    balanced accuracy), ``"bias-corrected basic bootstrap"`` (ECE, whose estimate is
+    then bias-corrected too), ``"wilson"`` for a proportion, or
     ``"wilson+cluster_bootstrap"`` when patients' clustered images widened it. A
     proportion also carries its ``numerator``/``denominator`` (e.g. 8 of 8 malignant
     cases flagged), so readers see how few cases stand behind it; ``n`` is the split size.

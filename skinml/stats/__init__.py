@@ -1,7 +1,7 @@
 """Pure statistical functions shared by evaluation, teaching and QC."""
 
 from skinml.stats.agreement import cohen_kappa, fleiss_kappa, krippendorff_alpha
-from skinml.stats.bootstrap import BootstrapCI, bootstrap_ci
+from skinml.stats.bootstrap import BIAS_CORRECTED, PERCENTILE, BootstrapCI, bootstrap_ci
 from skinml.stats.proportion import (
     ProportionCI,
     format_proportion,
@@ -11,6 +11,8 @@ from skinml.stats.proportion import (
 )
 
 __all__ = [
+    "BIAS_CORRECTED",
+    "PERCENTILE",
     "BootstrapCI",
     "ProportionCI",
     "bootstrap_ci",

@@ -76,6 +76,7 @@ _INTERVALS = {
     "wilson": "Wilson",
     "wilson+cluster_bootstrap": "Wilson ∪ cluster bootstrap",
     "percentile bootstrap": "bootstrap",
+    "bias-corrected basic bootstrap": "bias-corrected bootstrap",
 }
 
 
@@ -262,9 +263,11 @@ def write_run_report(
         report.paragraph("metrics_with_ci.csv is missing: the run did not reach evaluation.")
     else:
         report.paragraph(
-            "Test split: proportions as counts with Wilson intervals; AUC, balanced accuracy "
-            "and ECE with percentile-bootstrap intervals. Accuracy uses the arg-max class; "
-            "malignant sensitivity and specificity use the threshold chosen on validation.",
+            "Test split: proportions as counts with Wilson intervals; AUC and balanced "
+            "accuracy with percentile-bootstrap intervals; ECE, which small samples "
+            "overestimate, bias-corrected with its basic bootstrap interval. Accuracy uses "
+            "the arg-max class; malignant sensitivity and specificity use the threshold "
+            "chosen on validation.",
             css_class="small",
         )
         report.table(metric_table(metrics, "test"))

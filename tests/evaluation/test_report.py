@@ -66,7 +66,7 @@ def test_evaluate_headline_and_per_class_match_sklearn(rng, classes, malignant):
     assert h["malignant_auc"] == pytest.approx(roc_auc_score(mal, p_mal))
     assert h["malignant_sensitivity"] == pytest.approx(recall_score(mal, flag))
     assert h["malignant_specificity"] == pytest.approx(recall_score(~mal, ~flag))
-    assert h["ece"] == pytest.approx(expected_calibration_error(y, probs))
+    assert h["ece"] == pytest.approx(expected_calibration_error(y, probs))  # no bootstrap
     pc = ev.per_class
     assert list(pc["class"]) == list(classes)
     assert list(pc["n"]) == np.bincount(y, minlength=7).tolist()
@@ -190,6 +190,7 @@ def test_outputs_for_mlflow_json_and_model_file(rng, classes, malignant):
     assert isinstance(records["test_accuracy"], MetricWithCI)
     assert records["test_accuracy"].n == 300 and records["test_accuracy"].split == "test"
     assert records["test_macro_auc"].interval == "percentile bootstrap"
+    assert records["test_ece"].interval == "bias-corrected basic bootstrap"
     assert records["test_accuracy"].denominator == 300
     assert "test: n=300" in ev.summary()
     table = ev.interval_table()
@@ -270,3 +271,19 @@ def test_the_summary_names_what_the_bootstrap_resamples():
         n_bootstrap=20,
     )
     assert "resampling 3 lesions" in ev.summary() and "patients" not in ev.summary()
+
+
+def test_every_bootstrapped_interval_contains_its_estimate_even_for_a_calibrated_model(rng):
+    # Well calibrated by construction: labels drawn from the predicted probabilities. The
+    # plug-in ECE is then pure sampling noise, and a percentile interval would lie above it.
+    n, k = 600, 3
+    probs = rng.dirichlet(np.ones(k) * 2.0, n)
+    y = np.array([rng.choice(k, p=p) for p in probs])
+    ev = evaluate(y, probs, ["mel", "nv", "bkl"], ["mel"], n_bootstrap=300, split="test")
+    for name, ci in ev.headline.items():
+        assert ci.ci_low <= ci.value <= ci.ci_high, (name, ci)
+    ece = ev.headline["ece"]
+    assert ece.plugin == pytest.approx(expected_calibration_error(y, probs))
+    assert ece.value < ece.plugin and ece.ci_low >= 0.0
+    note = ev.interval_table().set_index("metric").loc["ece", "note"]
+    assert f"{ece.plugin:.4f}" in note
