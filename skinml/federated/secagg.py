@@ -24,6 +24,71 @@ log = logging.getLogger(__name__)
 #: SecAgg+ normalises each hospital's weight (its training images) by this bound
 MAX_WEIGHT = 100_000.0
 
+#: The four SecAgg+ stages of Flower's workflow, in order, and what a hospital does in each
+STAGES = {
+    "setup_stage": "key setup",
+    "share_keys_stage": "key sharing",
+    "collect_masked_vectors_stage": "training and sending its masked update",
+    "unmask_stage": "unmasking",
+}
+
+
+def recording_workflow(**kwargs: Any) -> Any:
+    """Flower's ``SecAggPlusWorkflow`` that also records which hospitals dropped out, and when.
+
+    The workflow drops a node that fails or does not answer a stage (it is then left out of
+    the sum, its masks are removed from the others' shares) and only logs it. This
+    subclass compares the active nodes before and after each stage; ``dropped`` maps
+    node id -> stage description after the call.
+    """
+    from flwr.server.workflow import SecAggPlusWorkflow
+
+    class RecordingSecAggPlus(SecAggPlusWorkflow):
+        def __init__(self, **kw: Any) -> None:
+            super().__init__(**kw)
+            self.dropped: dict[int, str] = {}
+
+        def _record(self, stage: str, before: set[int], state: Any) -> None:
+            for nid in sorted(before - set(state.active_node_ids)):
+                self.dropped.setdefault(nid, STAGES[stage])
+
+        def setup_stage(self, grid: Any, context: Any, state: Any) -> bool:
+            ok = super().setup_stage(grid, context, state)
+            self._record("setup_stage", set(state.sampled_node_ids), state)
+            return ok
+
+        def share_keys_stage(self, grid: Any, context: Any, state: Any) -> bool:
+            before = set(state.active_node_ids)
+            ok = super().share_keys_stage(grid, context, state)
+            self._record("share_keys_stage", before, state)
+            return ok
+
+        def collect_masked_vectors_stage(self, grid: Any, context: Any, state: Any) -> bool:
+            before = set(state.active_node_ids)
+            ok = super().collect_masked_vectors_stage(grid, context, state)
+            self._record("collect_masked_vectors_stage", before, state)
+            return ok
+
+        def unmask_stage(self, grid: Any, context: Any, state: Any) -> bool:
+            before = set(state.active_node_ids)
+            ok = super().unmask_stage(grid, context, state)
+            self._record("unmask_stage", before, state)
+            return ok
+
+    return RecordingSecAggPlus(**kwargs)
+
+
+def dropout_failures(dropped: dict[int, str], sites_by_node: dict[int, str]) -> list[dict]:
+    """``federation.json`` failure records for the hospitals SecAgg+ dropped."""
+    return [
+        {
+            "site": sites_by_node.get(nid, f"node {nid}"),
+            "phase": "train",
+            "reason": f"dropped out of secure aggregation during {stage}",
+        }
+        for nid, stage in dropped.items()
+    ]
+
 
 def legacy_config(config: Any) -> dict[str, Any]:
     """A ConfigRecord as FitIns config (scalars only: lists become comma-joined strings)."""
@@ -40,7 +105,6 @@ def secagg_train_step(
     from flwr.server.compat.app_utils import start_update_client_manager_thread
     from flwr.server.compat.legacy_context import LegacyContext
     from flwr.server.strategy import FedAvg as LegacyFedAvg
-    from flwr.server.workflow import SecAggPlusWorkflow
     from flwr.server.workflow.constant import MAIN_CONFIGS_RECORD, MAIN_PARAMS_RECORD, Key
 
     from skinml.federated.messages import record_bytes
@@ -76,20 +140,23 @@ def secagg_train_step(
                 {Key.CURRENT_ROUND: rnd, Key.START_TIME: 0.0}
             )
             before = context.state.array_records[MAIN_PARAMS_RECORD]
-            SecAggPlusWorkflow(
+            workflow = recording_workflow(
                 num_shares=privacy.secagg_shares,
                 reconstruction_threshold=privacy.secagg_threshold,
                 max_weight=MAX_WEIGHT,
                 timeout=timeout,
-            )(grid, context)
+            )
+            workflow(grid, context)
         finally:
             stop.set()
             thread.join()
+        failed = dropout_failures(workflow.dropped, sites_by_node)
         after = context.state.array_records[MAIN_PARAMS_RECORD]
         if after is before:
+            named = "; ".join(f"{f['site']} ({f['reason']})" for f in failed) or "none named"
             raise FederationError(
                 f"round {rnd}: secure aggregation halted (too few hospitals completed "
-                "the SecAgg+ stages)",
+                f"the SecAgg+ stages; dropped: {named})",
                 fix="see the server log; lower federation.privacy.secagg_threshold or bring "
                 "the failed nodes back and resume (resume=auto)",
             )
@@ -103,7 +170,9 @@ def secagg_train_step(
         history = context.history.metrics_distributed_fit
         train = {k: float(v[-1][1]) for k, v in history.items() if v}
         size = record_bytes(arrays)
-        return new, train, {}, [], size * n, size * n
+        for f in failed:
+            log.warning("round %d: %s %s", rnd, f["site"], f["reason"])
+        return new, train, {}, failed, size * n, size * n
 
     return step
 

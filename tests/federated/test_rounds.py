@@ -131,3 +131,47 @@ def test_too_few_replies_stop_the_federation_with_each_hospitals_reason():
     loop.min_replies = 0
     replies, failed = loop._replies([_sent("m11", 11), _sent("m12", 12)], 1, "train")
     assert [f["site"] for f in failed] == ["north", "south"] and len(replies) == 2
+
+
+def test_secagg_records_which_hospital_dropped_out_and_in_which_stage(monkeypatch):
+    from flwr.server.workflow import SecAggPlusWorkflow
+    from flwr.server.workflow.secure_aggregation.secaggplus_workflow import WorkflowState
+
+    from skinml.federated.secagg import dropout_failures, recording_workflow
+
+    # Flower's stages, reduced to what they do to the set of active nodes
+    def setup(self, grid, context, state):
+        state.sampled_node_ids = {11, 12, 13, 14}
+        state.active_node_ids = {11, 12, 13}  # 14 never answered the key setup
+        return True
+
+    def drop(node):
+        def stage(self, grid, context, state):
+            state.active_node_ids = state.active_node_ids - {node}
+            return True
+
+        return stage
+
+    monkeypatch.setattr(SecAggPlusWorkflow, "setup_stage", setup)
+    monkeypatch.setattr(SecAggPlusWorkflow, "share_keys_stage", drop(None))
+    monkeypatch.setattr(SecAggPlusWorkflow, "collect_masked_vectors_stage", drop(13))
+    monkeypatch.setattr(SecAggPlusWorkflow, "unmask_stage", drop(12))
+    workflow = recording_workflow(num_shares=1.0, reconstruction_threshold=0.5)
+    state = WorkflowState()
+    for stage in ("setup_stage", "share_keys_stage", "collect_masked_vectors_stage"):
+        assert getattr(workflow, stage)(None, None, state)
+    workflow.unmask_stage(None, None, state)
+    assert workflow.dropped == {
+        14: "key setup",
+        13: "training and sending its masked update",
+        12: "unmasking",
+    }
+    failed = dropout_failures(workflow.dropped, {11: "a", 12: "b", 13: "c"})
+    assert [(f["site"], f["phase"]) for f in failed] == [
+        ("node 14", "train"),
+        ("c", "train"),
+        ("b", "train"),
+    ]
+    assert failed[1]["reason"] == (
+        "dropped out of secure aggregation during training and sending its masked update"
+    )
