@@ -51,6 +51,16 @@ RECIPES = {
         "percentile": 99.999,
         "reduce_range": True,
     },
+    # 2026-12-03, Part 3: the first convolutions after the stem in float
+    **{
+        f"percentile_99.999_7bit_float_first{k}": {
+            "calibration": "percentile",
+            "percentile": 99.999,
+            "float_first_convs": k,
+            "reduce_range": True,
+        }
+        for k in (2, 5, 8, 14)
+    },
     "percentile_99.999_7bit_float_depthwise": {
         "calibration": "percentile",
         "percentile": 99.999,

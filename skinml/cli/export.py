@@ -85,6 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep depthwise convolutions in float (default: skinml's measured recipe)",
     )
     p.add_argument(
+        "--int8-float-first-convs",
+        type=int,
+        default=None,
+        metavar="K",
+        help="keep the first K convolutions after the stem in float (default: skinml's "
+        "measured recipe)",
+    )
+    p.add_argument(
         "--int8-reduce-range",
         action=argparse.BooleanOptionalAction,
         default=None,
@@ -152,6 +160,7 @@ def _recipe(args: argparse.Namespace):
         "calibration": args.int8_calibration,
         "percentile": args.int8_percentile,
         "float_depthwise": args.int8_float_depthwise,
+        "float_first_convs": args.int8_float_first_convs,
         "reduce_range": args.int8_reduce_range,
     }
     return replace(Int8Recipe(), **{k: v for k, v in chosen.items() if v is not None})

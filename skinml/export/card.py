@@ -357,6 +357,7 @@ def _extra_sections(m: ModelMetadata) -> list[str]:
                 f"{part} ({q.get(key, 0)} nodes)"
                 for part, key in (
                     ("stem", "float_stem_nodes"),
+                    ("first convolutions after the stem", "float_first_conv_nodes"),
                     ("depthwise convolutions", "float_depthwise_nodes"),
                     ("metadata branch", "float_metadata_nodes"),
                     ("heads", "excluded_head_nodes"),

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from os import PathLike
 from pathlib import Path
@@ -55,6 +56,9 @@ class Int8Recipe:
         percentile: for ``percentile`` calibration.
         float_depthwise: keep depthwise convolutions (``group > 1``) in float; their
             per-channel ranges differ most, and they hold few of the network's operations.
+        float_first_convs: keep this many convolutions after the stem in float (the
+            first blocks, at the highest resolution). Quantization noise there is
+            amplified by every later layer.
         reduce_range: 7-bit weights (``[-64, 64]``). On x86 CPUs without VNNI (AVX2 only,
             as in many clinic PCs) onnxruntime's uint8 x int8 kernels add pairs of products
             in 16 bits, which saturates with full 8-bit weights; the file does not know
@@ -65,6 +69,7 @@ class Int8Recipe:
     calibration: str = "percentile"
     percentile: float = 99.999
     float_depthwise: bool = False
+    float_first_convs: int = 0
     reduce_range: bool = True
 
     def __post_init__(self) -> None:
@@ -72,6 +77,11 @@ class Int8Recipe:
             raise ExportError(
                 f"unknown int8 calibration method {self.calibration!r}",
                 fix=f"use one of {', '.join(CALIBRATION_METHODS)}",
+            )
+        if self.float_first_convs < 0:
+            raise ExportError(
+                f"float_first_convs must be >= 0, got {self.float_first_convs}",
+                fix="e.g. 5 (the first blocks of an EfficientNet-Lite)",
             )
         if not 90.0 <= self.percentile <= 100.0:
             raise ExportError(
@@ -126,6 +136,7 @@ class QuantizationReport:
     float_stem_nodes: int = 0
     float_metadata_nodes: int = 0
     float_depthwise_nodes: int = 0
+    float_first_conv_nodes: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -197,6 +208,13 @@ def input_only_nodes(model: Any, input_name: str) -> list[str]:
     return out
 
 
+def first_conv_nodes(model: Any, k: int, skip: Sequence[str] = ()) -> list[str]:
+    """Names of the first ``k`` convolutions in graph order that are not in ``skip`` (the stem)."""
+    skipped = set(skip)
+    convs = [n.name for n in model.graph.node if n.op_type == "Conv" and n.name not in skipped]
+    return convs[:k]
+
+
 def depthwise_nodes(model: Any) -> list[str]:
     """Names of the grouped (depthwise) convolutions."""
     return [
@@ -243,7 +261,7 @@ def quantize_int8(
 
     Returns:
         (path, number of calibration images used, number of nodes kept in float per part:
-        ``head``, ``stem``, ``metadata`` and ``depthwise``).
+        ``head``, ``stem``, ``metadata``, ``depthwise`` and ``first_convs``).
     """
     import onnx
     from onnxruntime.quantization import QuantFormat, QuantType
@@ -256,6 +274,7 @@ def quantize_int8(
     head, stem = head_nodes(graph), stem_nodes(graph)
     meta = input_only_nodes(graph, "metadata") if calibration.metadata is not None else []
     depthwise = depthwise_nodes(graph) if recipe.float_depthwise else []
+    first = first_conv_nodes(graph, recipe.float_first_convs, skip=stem)
     method, extra_options = recipe.ort_options()
     reader = _Reader(calibration, prep)
     # the histogram calibrators print() their progress; skinml-export reports the outcome
@@ -271,13 +290,14 @@ def quantize_int8(
             reduce_range=recipe.reduce_range,
             calibrate_method=method,
             extra_options=extra_options,
-            nodes_to_exclude=sorted(set(head + stem + meta + depthwise)),
+            nodes_to_exclude=sorted(set(head + stem + meta + depthwise + first)),
         )
     kept = {
         "head": len(head),
         "stem": len(stem),
         "metadata": len(meta),
         "depthwise": len(depthwise),
+        "first_convs": len(first),
     }
     return Path(out_path), reader.n, kept
 
@@ -365,6 +385,7 @@ def build_report(
         float_stem_nodes=kept_in_float.get("stem", 0),
         float_metadata_nodes=kept_in_float.get("metadata", 0),
         float_depthwise_nodes=kept_in_float.get("depthwise", 0),
+        float_first_conv_nodes=kept_in_float.get("first_convs", 0),
         accepted=accepted,
         ood_threshold_int8=fit_ood_threshold(energy) if len(energy) else None,
     )

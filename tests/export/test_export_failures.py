@@ -125,6 +125,28 @@ def test_int8_recipe_rejects_unknown_methods_and_percentiles():
     assert Int8Recipe(calibration="percentile", percentile=99.99).describe() == (
         "uint8 (per-tensor, percentile 99.99)"
     )
+    with pytest.raises(ExportError, match=r"float_first_convs must be >= 0, got -1"):
+        Int8Recipe(float_first_convs=-1)
+
+
+def test_first_conv_nodes_follow_graph_order_and_skip_the_stem():
+    from onnx import TensorProto, helper
+
+    from skinml.export.quantize import first_conv_nodes
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4, 8, 8])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [
+        helper.make_node("Conv", ["x", "w0"], ["a"], name="stem"),
+        helper.make_node("Clip", ["a"], ["b"], name="relu6"),
+        helper.make_node("Conv", ["b", "w1"], ["c"], name="dw", group=4),
+        helper.make_node("Conv", ["c", "w2"], ["d"], name="project"),
+        helper.make_node("Conv", ["d", "w3"], ["y"], name="expand"),
+    ]
+    model = helper.make_model(helper.make_graph(nodes, "g", [x], [y]))
+    assert first_conv_nodes(model, 2, skip=["stem"]) == ["dw", "project"]
+    assert first_conv_nodes(model, 0, skip=["stem"]) == []
+    assert first_conv_nodes(model, 9, skip=["stem"]) == ["dw", "project", "expand"]
 
 
 def test_depthwise_nodes_are_the_grouped_convolutions():
@@ -168,6 +190,8 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
                 "--int8-percentile",
                 "99.9",
                 "--int8-float-depthwise",
+                "--int8-float-first-convs",
+                "2",
                 "--no-int8-reduce-range",
             ]
         )
@@ -176,6 +200,7 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
     q = read_metadata(out.with_name("model.int8.onnx")).extra["quantization"]
     assert q["activation_type"] == "uint8 (per-tensor, percentile 99.9)"
     assert q["calibration_images"] == 20 and q["float_stem_nodes"] >= 1
+    assert q["float_first_conv_nodes"] == 2  # (this small test network has no depthwise)
     assert q["weight_type"] == "int8 (per-channel)"  # full 8-bit range asked for
     from tests.export.test_export import int8_weight_range
 
@@ -183,6 +208,7 @@ def test_cli_int8_recipe_options_reach_the_model_file(exported, tmp_path):
     assert lo < -64 or hi > 64
     card = out.with_name("model.int8.card.md").read_text()
     assert "percentile 99.9" in card and "kept in float: stem" in card
+    assert "first convolutions after the stem (2 nodes)" in card
 
 
 def test_accuracy_matches_labels_through_the_vocabulary():
