@@ -48,32 +48,26 @@ def recording_workflow(**kwargs: Any) -> Any:
             super().__init__(**kw)
             self.dropped: dict[int, str] = {}
 
-        def _record(self, stage: str, before: set[int], state: Any) -> None:
+        def _stage(self, name: str, grid: Any, context: Any, state: Any) -> bool:
+            before = set(state.active_node_ids)
+            ok = getattr(super(), name)(grid, context, state)
+            if name == "setup_stage":  # the nodes asked to take part, before any answered
+                before = set(state.sampled_node_ids)
             for nid in sorted(before - set(state.active_node_ids)):
-                self.dropped.setdefault(nid, STAGES[stage])
+                self.dropped.setdefault(nid, STAGES[name])
+            return ok
 
         def setup_stage(self, grid: Any, context: Any, state: Any) -> bool:
-            ok = super().setup_stage(grid, context, state)
-            self._record("setup_stage", set(state.sampled_node_ids), state)
-            return ok
+            return self._stage("setup_stage", grid, context, state)
 
         def share_keys_stage(self, grid: Any, context: Any, state: Any) -> bool:
-            before = set(state.active_node_ids)
-            ok = super().share_keys_stage(grid, context, state)
-            self._record("share_keys_stage", before, state)
-            return ok
+            return self._stage("share_keys_stage", grid, context, state)
 
         def collect_masked_vectors_stage(self, grid: Any, context: Any, state: Any) -> bool:
-            before = set(state.active_node_ids)
-            ok = super().collect_masked_vectors_stage(grid, context, state)
-            self._record("collect_masked_vectors_stage", before, state)
-            return ok
+            return self._stage("collect_masked_vectors_stage", grid, context, state)
 
         def unmask_stage(self, grid: Any, context: Any, state: Any) -> bool:
-            before = set(state.active_node_ids)
-            ok = super().unmask_stage(grid, context, state)
-            self._record("unmask_stage", before, state)
-            return ok
+            return self._stage("unmask_stage", grid, context, state)
 
     return RecordingSecAggPlus(**kwargs)
 
