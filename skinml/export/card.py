@@ -15,6 +15,7 @@ from pathlib import Path
 
 from skinml.modelfile.metadata import MetricWithCI, ModelMetadata, describe_decode
 from skinml.modelfile.tta import describe_tta
+from skinml.stats import BIAS_CORRECTED
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -51,7 +52,7 @@ def _interval_name(v: MetricWithCI) -> str:
         "wilson": "Wilson",
         "wilson+cluster_bootstrap": "Wilson ∪ cluster bootstrap (patients, or lesions)",
         "percentile bootstrap": "bootstrap",
-        "bias-corrected basic bootstrap": "bias-corrected bootstrap",
+        BIAS_CORRECTED: "bias-corrected bootstrap",
     }
     return names.get(v.interval, v.interval)
 
@@ -209,8 +210,12 @@ def render_card(metadata: ModelMetadata, model_file: str, sha256: str) -> str:
         "",
         f"- method {cal.method}, temperature {cal.temperature:.4g}, fitted on {cal.fitted_on}; "
         f"applied in the graph: {'yes' if cal.applied_in_graph else 'no'}",
-        f"- ECE before {_fmt(cal.ece_before)}, after {_fmt(cal.ece_after)} (plug-in, "
-        "15 bins; the metrics table gives the bias-corrected ECE with its interval)",
+        f"- ECE before {_fmt(cal.ece_before)}, after {_fmt(cal.ece_after)} (plug-in"
+        + (
+            "; the metrics table gives the bias-corrected ECE with its interval)"
+            if any(v.interval == BIAS_CORRECTED for v in m.metrics.values())
+            else ")"
+        ),
         *(
             [f"- test-time augmentation: {describe_tta(m)}"]
             if m.task == "image_classification"

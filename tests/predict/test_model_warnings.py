@@ -110,3 +110,12 @@ def test_html_card_puts_warnings_in_the_red_box_and_escapes_text_from_the_run():
     assert '<div class="verdict bad"><ul>' in page and CHANCE in page
     assert "<script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert page.count("<h1>") == 1 and "<table>" in page
+
+
+def test_card_names_the_bias_corrected_ece_and_says_which_ece_the_calibration_line_shows():
+    ece = MetricWithCI(0.004, 0.0, 0.025, "test", 600, 1000, 0, "bias-corrected basic bootstrap")
+    card = render_card(_metadata(metrics={"test_ece": ece}), "model.onnx", "0" * 64)
+    assert "| test_ece | test | 0.004 | 0.000–0.025 | bias-corrected bootstrap |" in card
+    assert "(plug-in; the metrics table gives the bias-corrected ECE" in card
+    plain = render_card(_metadata(), "model.onnx", "0" * 64)  # e.g. a risk model: no such row
+    assert "(plug-in)" in plain and "bias-corrected ECE" not in plain
