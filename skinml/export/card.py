@@ -15,7 +15,7 @@ from pathlib import Path
 
 from skinml.modelfile.metadata import MetricWithCI, ModelMetadata, describe_decode
 from skinml.modelfile.tta import describe_tta
-from skinml.stats import BIAS_CORRECTED
+from skinml.stats import BIAS_CORRECTED, PERCENTILE
 
 
 def _fmt(v: float | None, digits: int = 3) -> str:
@@ -51,7 +51,7 @@ def _interval_name(v: MetricWithCI) -> str:
     names = {
         "wilson": "Wilson",
         "wilson+cluster_bootstrap": "Wilson ∪ cluster bootstrap (patients, or lesions)",
-        "percentile bootstrap": "bootstrap",
+        PERCENTILE: "bootstrap",
         BIAS_CORRECTED: "bias-corrected bootstrap",
     }
     return names.get(v.interval, v.interval)

@@ -108,6 +108,13 @@ def site_of(msg: Any, sites_by_node: dict[int, str]) -> str:
     return sites_by_node.get(msg.metadata.src_node_id, f"node {msg.metadata.src_node_id}")
 
 
+def failure_record(
+    node: int, phase: str, reason: str, sites_by_node: dict[int, str]
+) -> dict[str, str]:
+    """One ``federation.json`` failure: the hospital (by name where known), phase and reason."""
+    return {"site": sites_by_node.get(node, f"node {node}"), "phase": phase, "reason": reason}
+
+
 def failures(
     sent: list[Any], replies: list[Any], sites_by_node: dict[int, str], phase: str
 ) -> list[dict[str, str]]:
@@ -120,7 +127,7 @@ def failures(
     dst_of = {m.metadata.message_id: m.metadata.dst_node_id for m in sent}
 
     def failure(node: int, reason: str) -> dict[str, str]:
-        return {"site": sites_by_node.get(node, f"node {node}"), "phase": phase, "reason": reason}
+        return failure_record(node, phase, reason, sites_by_node)
 
     out, answered = [], set()
     for r in replies:

@@ -74,12 +74,12 @@ def recording_workflow(**kwargs: Any) -> Any:
 
 def dropout_failures(dropped: dict[int, str], sites_by_node: dict[int, str]) -> list[dict]:
     """``federation.json`` failure records for the hospitals SecAgg+ dropped."""
+    from skinml.federated.rounds import failure_record
+
     return [
-        {
-            "site": sites_by_node.get(nid, f"node {nid}"),
-            "phase": "train",
-            "reason": f"dropped out of secure aggregation during {stage}",
-        }
+        failure_record(
+            nid, "train", f"dropped out of secure aggregation during {stage}", sites_by_node
+        )
         for nid, stage in dropped.items()
     ]
 

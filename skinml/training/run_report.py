@@ -22,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from skinml.reporting.html import HtmlReport
+from skinml.stats import BIAS_CORRECTED, PERCENTILE
 
 REPORT_FILE = "index.html"
 
@@ -75,8 +76,8 @@ _METRIC_NAMES = {
 _INTERVALS = {
     "wilson": "Wilson",
     "wilson+cluster_bootstrap": "Wilson ∪ cluster bootstrap",
-    "percentile bootstrap": "bootstrap",
-    "bias-corrected basic bootstrap": "bias-corrected bootstrap",
+    PERCENTILE: "bootstrap",
+    BIAS_CORRECTED: "bias-corrected bootstrap",
 }
 
 
