@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -316,3 +317,46 @@ def test_html_model_card_leads_with_warnings_or_a_summary_in_words(trained):
 def test_run_pages_fit_a_laptop_screen_in_chromium(trained, page, fits_laptop_screen):
     outcome, _ = trained
     assert fits_laptop_screen(outcome.run_dir / page).n_tables >= 2
+
+
+def _script(name: str):
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_seed_summary_and_ensemble_of_runs(trained, tmp_path):
+    """An ensemble of one run is that run, figure for figure and interval for interval;
+    seeds get their mean and sample sd; runs on different test images are refused."""
+    import pandas as pd
+
+    seeds = _script("summarise_seeds")
+    outcome, _ = trained
+    metrics = json.loads((outcome.run_dir / "metrics.json").read_text())
+    alone = seeds.ensemble([outcome.run_dir])
+    twice = seeds.ensemble([outcome.run_dir, outcome.run_dir])
+    for name, short in (("accuracy", "acc"), ("macro_auc", "auc")):
+        assert alone[f"ensemble_test_{short}"] == pytest.approx(metrics[f"test_{name}"])
+        low, high = alone[f"ensemble_test_{short}_ci95"]
+        assert low == pytest.approx(metrics[f"test_{name}_ci_low"])
+        assert high == pytest.approx(metrics[f"test_{name}_ci_high"])
+        assert twice[f"ensemble_test_{short}"] == pytest.approx(alone[f"ensemble_test_{short}"])
+
+    table = seeds.seed_table([{"seed": 0, "test_acc": 0.8}, {"seed": 1, "test_acc": 0.6}])
+    assert table["test_acc_per_seed"] == [0.8, 0.6]
+    assert table["test_acc_mean"] == pytest.approx(0.7)
+    assert table["test_acc_sd"] == pytest.approx(0.1414, abs=1e-4)
+    assert "test_auc_mean" not in table  # a key no run has is left out, not invented
+    with pytest.raises(SystemExit, match="repeat a seed"):
+        seeds.seed_table([{"seed": 0}, {"seed": 0}])
+
+    other = tmp_path / "other"
+    other.mkdir()
+    shuffled = pd.read_csv(outcome.run_dir / "predictions_test.csv").iloc[::-1]
+    shuffled.to_csv(other / "predictions_test.csv", index=False)
+    with pytest.raises(SystemExit, match="same split"):
+        seeds.ensemble([outcome.run_dir, other])
