@@ -11,10 +11,46 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SKINML_SHARED_DATA", REPO.parent / "shared" / "data"))
 
-# Keep thread pools small: CI has 2 cores, and oversubscription only slows tests down.
-os.environ.setdefault("OMP_NUM_THREADS", "2")
-os.environ.setdefault("MKL_NUM_THREADS", "2")
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+# The suite runs on pytest-xdist workers (addopts: ``-n auto --dist loadgroup``). Share the
+# cores between them: CI has 2, and oversubscription only slows tests down. This runs in each
+# worker before torch is imported, and torch sizes its thread pool from it.
+_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+_THREADS = str(max(1, min(2, _cpus() // _WORKERS)))
+os.environ.setdefault("OMP_NUM_THREADS", _THREADS)
+os.environ.setdefault("MKL_NUM_THREADS", _THREADS)
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+# At most this many workers for ``-n auto``: every worker builds its own session fixtures
+# (small trained models, generated datasets), so beyond a few the copies cost more than the
+# parallelism saves.
+MAX_WORKERS = 4
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: one worker per usable CPU (logical; 2 on CI), at most ``MAX_WORKERS``."""
+    return max(1, min(MAX_WORKERS, _cpus()))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group tests for ``--dist loadgroup``: a module's tests stay on one worker, so its
+    module-scoped fixtures (small training runs) are built once; all federated tests share
+    one worker, so Ray clusters and Flower servers never run side by side.
+
+    ``tryfirst`` because xdist reads the ``xdist_group`` mark in this same hook.
+    """
+    for item in items:
+        module = item.nodeid.split("::", 1)[0]
+        group = "federated" if module.startswith("tests/federated/") else module
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 def shared_dataset(name: str) -> Path:
