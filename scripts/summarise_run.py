@@ -153,6 +153,15 @@ def summarise(run_dir: Path, *, one_vs_rest: list[str], time_file: Path | None) 
     return out
 
 
+def emit(results: dict, out: Path | None) -> None:
+    """Print ``results`` as JSON and write it to ``out`` when given."""
+    text = json.dumps(results, indent=2) + "\n"
+    if out:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+    print(text)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("run_dir", type=Path, help="an outputs/<task>/<timestamp> directory")
@@ -168,11 +177,7 @@ def main() -> None:
         "training_run": run_provenance(args.run_dir),
         "summary": command_provenance(),
     }
-    text = json.dumps(results, indent=2) + "\n"
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    print(text)
+    emit(results, args.out)
 
 
 if __name__ == "__main__":

@@ -106,6 +106,8 @@ def main() -> None:
     parser.add_argument("--what", default="", help="one line saying what was run")
     parser.add_argument("-o", "--out", type=Path, help="summary.json to write (default: print)")
     args = parser.parse_args()
+    from summarise_run import emit  # scripts/ is sys.path[0] when run as a script
+
     from skinml.tracking.provenance import command_provenance
 
     summary: dict = {"what": args.what} if args.what else {}
@@ -114,11 +116,7 @@ def main() -> None:
     if args.ensemble:
         summary.update(ensemble(args.ensemble))
     summary["provenance"] = command_provenance()
-    text = json.dumps(summary, indent=2) + "\n"
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    print(text)
+    emit(summary, args.out)
 
 
 if __name__ == "__main__":
