@@ -19,14 +19,31 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-# The suite runs on pytest-xdist workers (addopts: ``-n auto --dist loadgroup``). Share the
-# cores between them: CI has 2, and oversubscription only slows tests down. This runs in each
-# worker before torch is imported, and torch sizes its thread pool from it.
-_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
-_THREADS = str(max(1, min(2, _cpus() // _WORKERS)))
-os.environ.setdefault("OMP_NUM_THREADS", _THREADS)
-os.environ.setdefault("MKL_NUM_THREADS", _THREADS)
 os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def threads_per_process(cpus: int, workers: int) -> int:
+    """Threads per test process: the cores shared among the workers, at most 2."""
+    return max(1, min(2, cpus // max(1, workers)))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    """Share the cores among the test processes (CI has 2; oversubscription only slows
+    tests down). Runs in each pytest-xdist worker before any test module imports torch,
+    which sizes its thread pool from ``OMP_NUM_THREADS``; a value the user set is kept.
+
+    The controller of an xdist run sets nothing: its environment is the workers', and a
+    value set there would win over theirs.
+    """
+    is_worker = "PYTEST_XDIST_WORKER" in os.environ
+    if not is_worker and getattr(config.option, "numprocesses", None):
+        return
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    threads = str(threads_per_process(_cpus(), workers))
+    os.environ.setdefault("OMP_NUM_THREADS", threads)
+    os.environ.setdefault("MKL_NUM_THREADS", threads)
+
 
 # At most this many workers for ``-n auto``: every worker builds its own session fixtures
 # (small trained models, generated datasets), so beyond a few the copies cost more than the
