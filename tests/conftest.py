@@ -56,18 +56,31 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     return max(1, min(MAX_WORKERS, _cpus()))
 
 
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Group tests for ``--dist loadgroup``: a module's tests stay on one worker, so its
-    module-scoped fixtures (small training runs) are built once; all federated tests share
-    one worker, so Ray clusters and Flower servers never run side by side.
+def work_scope(nodeid: str) -> str:
+    """The unit of work one xdist worker takes whole: a test module, or every federated
+    test together (Ray clusters and Flower servers never run side by side)."""
+    module = nodeid.split("::", 1)[0]
+    return "tests/federated" if module.startswith("tests/federated/") else module
 
-    ``tryfirst`` because xdist reads the ``xdist_group`` mark in this same hook.
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """``--dist loadscope`` with :func:`work_scope` as the scope: a module's tests stay on one
+    worker, so its module-scoped fixtures (small training runs) are built once.
+
+    Not ``--dist loadgroup`` with ``xdist_group`` marks: on pytest >= 9.2 xdist 3.8 no
+    longer sees the group it writes into the node id, and silently spreads the tests out
+    (pytest-xdist issue #1386).
     """
-    for item in items:
-        module = item.nodeid.split("::", 1)[0]
-        group = "federated" if module.startswith("tests/federated/") else module
-        item.add_marker(pytest.mark.xdist_group(group))
+    if config.getvalue("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_scope(nodeid)
+
+    return ModuleScheduling(config, log)
 
 
 def shared_dataset(name: str) -> Path:
