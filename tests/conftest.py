@@ -10,6 +10,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("SKINML_SHARED_DATA", REPO.parent / "shared" / "data"))
+os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def _cpus() -> int:
@@ -17,9 +18,6 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         return os.cpu_count() or 1
-
-
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 
 def threads_per_process(cpus: int, workers: int) -> int:
