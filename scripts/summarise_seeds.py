@@ -44,13 +44,27 @@ def seed_table(results: list[dict], keys: tuple[str, ...] = KEYS) -> dict:
     return out
 
 
+def _results(path: Path) -> dict:
+    """One seed's results file, or a message naming the file and the command that writes it."""
+    if not path.is_file():
+        raise SystemExit(f"{path}: not found; write it with scripts/summarise_run.py RUN_DIR -o")
+    results = json.loads(path.read_text())
+    if "seed" not in results:
+        raise SystemExit(f"{path}: no 'seed' key; expected a results.json of summarise_run.py")
+    return results
+
+
+def _run_file(run_dir: Path, name: str) -> Path:
+    path = run_dir / name
+    if not path.is_file():
+        raise SystemExit(f"{path}: not found; --ensemble needs finished skinml-train runs")
+    return path
+
+
 def _predictions(run_dir: Path):
     import pandas as pd
 
-    path = run_dir / "predictions_test.csv"
-    if not path.is_file():
-        raise SystemExit(f"{path}: not found; --ensemble needs finished skinml-train runs")
-    return pd.read_csv(path)
+    return pd.read_csv(_run_file(run_dir, "predictions_test.csv"))
 
 
 def ensemble(run_dirs: list[Path]) -> dict:
@@ -71,7 +85,7 @@ def ensemble(run_dirs: list[Path]) -> dict:
                 f"{run_dir}: its test images or classes differ from {run_dirs[0]}'s; "
                 "an ensemble needs runs on the same split"
             )
-    cfg = yaml.safe_load((run_dirs[0] / "resolved_config.yaml").read_text())
+    cfg = yaml.safe_load(_run_file(run_dirs[0], "resolved_config.yaml").read_text())
     classes = [c.removeprefix("p_") for c in prob_cols]
     probs = np.mean([f[prob_cols].to_numpy(dtype=float) for f in frames], axis=0)
     groups = first["patient_id"].to_numpy() if "patient_id" in first else None
@@ -111,7 +125,7 @@ def main() -> None:
     from skinml.tracking.provenance import command_provenance
 
     summary: dict = {"what": args.what} if args.what else {}
-    summary.update(seed_table([json.loads(p.read_text()) for p in args.results]))
+    summary.update(seed_table([_results(p) for p in args.results]))
     summary["results_files"] = [str(p) for p in args.results]
     if args.ensemble:
         summary.update(ensemble(args.ensemble))

@@ -101,18 +101,23 @@ def wait_for_nodes(
         time.sleep(1.0)
 
 
+def site_name(node: int, sites_by_node: dict[int, str]) -> str:
+    """A node's hospital, by the name learnt before round 1 where known."""
+    return sites_by_node.get(node, f"node {node}")
+
+
 def site_of(msg: Any, sites_by_node: dict[int, str]) -> str:
     """The site that sent a reply (its own word, else the name learnt before round 1)."""
     if msg.has_content() and SITE in msg.content.config_records:
         return str(msg.content[SITE]["site"])
-    return sites_by_node.get(msg.metadata.src_node_id, f"node {msg.metadata.src_node_id}")
+    return site_name(msg.metadata.src_node_id, sites_by_node)
 
 
 def failure_record(
     node: int, phase: str, reason: str, sites_by_node: dict[int, str]
 ) -> dict[str, str]:
     """One ``federation.json`` failure: the hospital (by name where known), phase and reason."""
-    return {"site": sites_by_node.get(node, f"node {node}"), "phase": phase, "reason": reason}
+    return {"site": site_name(node, sites_by_node), "phase": phase, "reason": reason}
 
 
 def failures(
