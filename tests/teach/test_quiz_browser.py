@@ -56,9 +56,11 @@ class Browser:
             {"download.default_directory": str(downloads), "download.prompt_for_download": False},
         )
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+        # Browser-wide (Page.setDownloadBehavior is deprecated and binds to one page target).
         self.driver.execute_cdp_cmd(
-            "Page.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
+            "Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)}
         )
+        self.downloads = downloads
 
     def open(self, page: Path) -> None:
         self.driver.get(page.resolve().as_uri())
@@ -71,6 +73,25 @@ class Browser:
 
     def text(self, element_id: str) -> str:
         return self.el(element_id).text
+
+    def export_answers(self, trainee: str, timeout_s: float = 90.0) -> Path:
+        """Click Export and wait for the finished download (not its .crdownload).
+
+        Generous on purpose: on a loaded CI host Chromium's download service can be slow,
+        and a failure must say what was on the page and in the folder, not just time out.
+        """
+        self.el("export").click()
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            done = sorted(self.downloads.glob(f"answers_{trainee}_*.csv"))
+            if done and not list(self.downloads.glob("*.crdownload")):
+                return done[0]
+            time.sleep(0.2)
+        raise AssertionError(
+            f"no answers_{trainee}_*.csv in {self.downloads} after {timeout_s:.0f} s; "
+            f"folder holds {sorted(p.name for p in self.downloads.iterdir())}; "
+            f"export note on the page: {self.text('export-note')!r}"
+        )
 
     def quit(self) -> None:
         self.driver.quit()
@@ -157,24 +178,21 @@ def test_quiz_end_to_end_close_resume_export_score(
             b.radio("final_dx", final).click()
             b.el("save-final").click()
         assert f"{n - 1} answered" in b.text("progress")
-        b.el("export").click()
-        deadline = time.time() + 20
-        while not list(downloads.glob("*.csv")) and time.time() < deadline:
-            time.sleep(0.2)
+        export = b.export_answers("resident-07")
         assert "1 cases are unanswered" in b.text("export-note")
     finally:
         b.quit()
 
-    exports = list(downloads.glob("answers_resident-07_*.csv"))
-    assert len(exports) == 1
-    exported = pd.read_csv(exports[0], dtype=str, keep_default_na=False)
+    exports = list(downloads.glob("*.csv"))
+    assert exports == [export]
+    exported = pd.read_csv(export, dtype=str, keep_default_na=False)
     assert exported["case"].tolist() == ref["case"].tolist()  # every case, the blank one too
     assert exported["set_fingerprint"].unique().tolist() == [ts.card["fingerprint"]]
     assert (exported["seconds"].iloc[:blank].astype(float) >= 0).all()
 
     out = tmp_path / "reports"
     rc = main(
-        ["score", "--reference", str(ts.reference_csv), "--answers", str(exports[0]),
+        ["score", "--reference", str(ts.reference_csv), "--answers", str(export),
          "--out", str(out), "--n-bootstrap", "200"]
     )  # fmt: skip
     assert rc == 0
@@ -219,13 +237,10 @@ def test_plain_quiz_export_scores_as_it_is(ai_quiz_set, browser_dirs, tmp_path) 
             b.radio("own_dx", ref["diagnosis"][k]).click()
             b.el("save-own").click()
         assert not b.el("ai-step").is_displayed()
-        b.el("export").click()
-        deadline = time.time() + 20
-        while not list(downloads.glob("*.csv")) and time.time() < deadline:
-            time.sleep(0.2)
+        export = b.export_answers("plain-01")
+        assert "6 cases are unanswered" in b.text("export-note")
     finally:
         b.quit()
-    export = next(downloads.glob("answers_plain-01_*.csv"))
     out = tmp_path / "r"
     assert main(["score", "--reference", str(ts.reference_csv), "--answers", str(export),
                  "--out", str(out), "--n-bootstrap", "0", "--reports", "none"]) == 0  # fmt: skip
