@@ -53,7 +53,13 @@ class Browser:
             opts.add_argument(arg)
         opts.add_experimental_option(
             "prefs",
-            {"download.default_directory": str(downloads), "download.prompt_for_download": False},
+            {
+                "download.default_directory": str(downloads),
+                "download.prompt_for_download": False,
+                # a second export from the page is what a trainee may do; headless Chromium
+                # would otherwise deny its "download multiple files" prompt
+                "profile.default_content_setting_values.automatic_downloads": 1,
+            },
         )
         self.driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
         # Browser-wide (Page.setDownloadBehavior is deprecated and binds to one page target).
@@ -80,12 +86,18 @@ class Browser:
         Generous on purpose: on a loaded CI host Chromium's download service can be slow,
         and a failure must say what was on the page and in the folder, not just time out.
         """
+
+        def stamp(path: Path) -> tuple[str, int]:
+            return path.name, path.stat().st_mtime_ns
+
+        before = {stamp(p) for p in self.downloads.iterdir()}
         self.el("export").click()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            done = sorted(self.downloads.glob(f"answers_{trainee}_*.csv"))
-            if done and not list(self.downloads.glob("*.crdownload")):
-                return done[0]
+            files = sorted(self.downloads.glob(f"answers_{trainee}_*.csv"))
+            new = [p for p in files if stamp(p) not in before]
+            if new and not list(self.downloads.glob("*.crdownload")):
+                return new[0]
             time.sleep(0.2)
         raise AssertionError(
             f"no answers_{trainee}_*.csv in {self.downloads} after {timeout_s:.0f} s; "
@@ -237,10 +249,27 @@ def test_plain_quiz_export_scores_as_it_is(ai_quiz_set, browser_dirs, tmp_path) 
             b.radio("own_dx", ref["diagnosis"][k]).click()
             b.el("save-own").click()
         assert not b.el("ai-step").is_displayed()
-        export = b.export_answers("plain-01")
+        b.driver.execute_script(  # record the download URLs the page creates and releases
+            "window.made = []; window.released = [];"
+            "const mk = URL.createObjectURL, rel = URL.revokeObjectURL;"
+            "URL.createObjectURL = (x) => { const u = mk(x); made.push(u); return u; };"
+            "URL.revokeObjectURL = (u) => { released.push(u); rel(u); };"
+        )
+        first = b.export_answers("plain-01")
         assert "6 cases are unanswered" in b.text("export-note")
+        export = tmp_path / first.name  # kept: the second export may reuse the name
+        export.write_bytes(first.read_bytes())
+        b.radio("own_dx", ref["diagnosis"][3]).click()
+        b.el("save-own").click()
+        again = b.export_answers("plain-01")  # a second export: its own file, the first kept
+        made, released = b.driver.execute_script("return [window.made, window.released];")
     finally:
         b.quit()
+    # An export's URL lives until the next export (no timer a slow PC could lose the race
+    # against): the first was released by the second, the second is still live.
+    assert len(made) == 2 and released == made[:1]
+    assert len(pd.read_csv(again)) == len(pd.read_csv(export)) == len(ref)
+    assert (pd.read_csv(again)["diagnosis"].notna()).sum() == 4
     out = tmp_path / "r"
     assert main(["score", "--reference", str(ts.reference_csv), "--answers", str(export),
                  "--out", str(out), "--n-bootstrap", "0", "--reports", "none"]) == 0  # fmt: skip

@@ -270,17 +270,20 @@
       return Q.columns.map((k) => csvCell(v[k])).join(",");
     });
   }
+  let exportUrl = null;
   function exportCsv() {
     flushTime();
     const text = [Q.columns.join(","), ...rows()].join("\r\n") + "\r\n";
     const safe = (s) => String(s).replace(/[^A-Za-z0-9._-]+/g, "_");
     const name = "answers_" + safe(state.trainee) + "_" + safe(state.session) + ".csv";
     const blob = new Blob([text], { type: "text/csv;charset=utf-8" });
-    const url = URL.createObjectURL(blob);
+    // The previous export's URL is released now, not on a timer: a busy PC may take longer
+    // than any fixed delay to start the download, and a revoked URL fails it silently.
+    if (exportUrl) URL.revokeObjectURL(exportUrl);
+    exportUrl = URL.createObjectURL(blob);
     const link = document.createElement("a");
-    link.href = url; link.download = name;
+    link.href = exportUrl; link.download = name;
     document.body.appendChild(link); link.click(); link.remove();
-    setTimeout(() => URL.revokeObjectURL(url), 10000);
     $("export-text").value = text;
     $("export-name").textContent = name;
     const open = Q.cases.length - nAnswered();
