@@ -177,6 +177,13 @@ def main() -> None:
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     doc = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "commit": commit,
            "runs": results}  # fmt: skip
+    doc["headline"] = {
+        f"{Path(res['run_dir']).parent.name}_{name}_{key}": rule[key]["value"]
+        for res in results
+        for name, rule in res["rules"].items()
+        for key in ("test_balanced_acc", "test_acc", "test_balanced_acc_minus_argmax")
+        if key in rule
+    }
     args.out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
     for res in results:
         print(res["run_dir"], "q =", res["balance_power"])
