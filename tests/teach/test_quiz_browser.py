@@ -261,7 +261,7 @@ def test_plain_quiz_export_scores_as_it_is(ai_quiz_set, browser_dirs, tmp_path) 
         export.write_bytes(first.read_bytes())
         b.radio("own_dx", ref["diagnosis"][3]).click()
         b.el("save-own").click()
-        again = b.export_answers("plain-01")  # a second export: its own file, the first kept
+        again = b.export_answers("plain-01")  # a second export (it may reuse the first name)
         made, released = b.driver.execute_script("return [window.made, window.released];")
     finally:
         b.quit()
